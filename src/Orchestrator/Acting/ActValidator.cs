@@ -1,0 +1,121 @@
+using Orchestrator.Effects;
+using Orchestrator.Gateway;
+using Orchestrator.Jobs;
+using Orchestrator.Workflow;
+
+namespace Orchestrator.Acting;
+
+/// <summary>Checks an act request once, at the edge, and fills its defaults; the inside trusts the result.</summary>
+internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, Microsoft.Extensions.Options.IOptions<ActingOptions> options)
+{
+    const int MaxKey = 200;
+    static readonly string[] MessageRoles = ["system", "user", "assistant"];
+
+    public ActCheck Check(ActRequest request, string? headerKey)
+    {
+        var errors = new Dictionary<string, string[]>();
+        void Error(string field, string message) => errors[field] = [message];
+
+        var intent = request.Intent ?? intents.DefaultIntent;
+        var policy = intents.Find(intent);
+        if (policy is null)
+            Error("intent", $"Unknown intent '{intent}'; known: {string.Join(", ", intents.All.Select(p => p.Intent).Order())}.");
+
+        var hasInput = !string.IsNullOrWhiteSpace(request.Input);
+        if (request.Messages is { } messages)
+        {
+            for (var i = 0; i < messages.Count; i++)
+            {
+                if (messages[i] is null)
+                    Error($"messages[{i}]", "A message must be an object with role and content.");
+                else if (!MessageRoles.Contains(messages[i].Role))
+                    Error($"messages[{i}].role", "role must be one of system, user, assistant.");
+                else if (messages[i].Content is null)
+                    Error($"messages[{i}].content", "content is required.");
+                else if (messages[i].Role == "user" && !string.IsNullOrWhiteSpace(messages[i].Content))
+                    hasInput = true;
+            }
+        }
+        if (!hasInput)
+            Error("input", "Give the request some input: a non-empty 'input', or 'messages' with a user message.");
+
+        var sync = request.Mode switch
+        {
+            null or "sync" => true,
+            "async" => false,
+            _ => Invalid(errors, "mode", "mode must be 'sync' or 'async'."),
+        };
+
+        var priority = JobPriority.Normal;
+        if (request.Priority is not null && !WireNames.TryParsePriority(request.Priority, out priority))
+            Error("priority", "priority must be one of high, normal, low.");
+
+        var maxDeadline = (long)options.Value.MaxDeadline.TotalMilliseconds;
+        var deadlineMs = request.DeadlineMs ?? policy?.DeadlineMs ?? 30_000;
+        if (deadlineMs < 1 || deadlineMs > maxDeadline)
+            Error("deadlineMs", $"deadlineMs must be between 1 and {maxDeadline} milliseconds.");
+
+        if (request.Routing is { } routing)
+        {
+            if (routing.Strategy is not null && !RoutingStrategies.IsKnown(routing.Strategy))
+                Error("routing.strategy", $"routing.strategy must be one of {string.Join(", ", RoutingStrategies.All)}.");
+            if (routing.Models is { } models)
+            {
+                var unknown = models.Where(m => gateway.Catalog.All(c => c.Id != m)).ToList();
+                if (unknown.Count > 0)
+                    Error("routing.models", $"Unknown model(s): {string.Join(", ", unknown)}; see GET /v1/models.");
+                else if (models.Count == 0)
+                    Error("routing.models", "routing.models, when given, must name at least one model.");
+            }
+        }
+
+        string? deniedTool = null;
+        if (request.Tools is { } tools)
+        {
+            var unknown = tools.Where(t => !Capabilities.IsKnown(t)).ToList();
+            if (unknown.Count > 0)
+                Error("tools", $"Unknown capability(ies): {string.Join(", ", unknown)}; known: {string.Join(", ", Capabilities.All)}.");
+            else if (policy is not null)
+                deniedTool = tools.FirstOrDefault(t => !policy.Capabilities.Contains(t));
+        }
+
+        if (request.Session is { Length: > MaxKey })
+            Error("session", $"session must be at most {MaxKey} characters.");
+
+        var key = headerKey ?? request.IdempotencyKey;
+        if (headerKey is not null && request.IdempotencyKey is not null && headerKey != request.IdempotencyKey)
+            Error("idempotencyKey", "The Idempotency-Key header and the body's idempotencyKey differ.");
+        else if (key is not null && (key.Length is 0 or > MaxKey))
+            Error("idempotencyKey", $"An idempotency key must be 1-{MaxKey} characters.");
+
+        if (request.Versions?.Policy is { } pin && policy is not null && pin != policy.Version)
+            Error("versions.policy", $"Policy version '{pin}' of '{intent}' is not available; version '{policy.Version}' is in force.");
+
+        if (errors.Count > 0)
+            return new ActCheck(null, errors, null);
+        if (deniedTool is not null)
+            return new ActCheck(null, null, $"Intent '{intent}' does not allow '{deniedTool}'; it allows: {(policy!.Capabilities.Count == 0 ? "no tools" : string.Join(", ", policy.Capabilities))}.");
+
+        return new ActCheck(new AdmittedAct(
+            request with
+            {
+                Intent = intent,
+                Mode = sync ? "sync" : "async",
+                Priority = WireNames.Of(priority),
+                DeadlineMs = deadlineMs,
+                IdempotencyKey = key,
+            },
+            policy!, sync, priority, (int)deadlineMs, key), null, null);
+    }
+
+    static bool Invalid(Dictionary<string, string[]> errors, string field, string message)
+    {
+        errors[field] = [message];
+        return false;
+    }
+}
+
+/// <summary>The verdict on an act request: admitted, invalid (field errors), or asking for a capability the intent lacks.</summary>
+internal sealed record ActCheck(AdmittedAct? Admitted, Dictionary<string, string[]>? Errors, string? CapabilityDenied);
+
+internal sealed record AdmittedAct(ActRequest Request, IntentPolicy Policy, bool Sync, JobPriority Priority, int DeadlineMs, string? IdempotencyKey);

@@ -1,0 +1,23 @@
+using Microsoft.AspNetCore.Mvc;
+
+namespace Orchestrator.Acting;
+
+internal static class ActingSetup
+{
+    public static WebApplicationBuilder AddActing(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ActingOptions>().BindConfiguration(ActingOptions.Section).ValidateOnStart()
+            .Validate(o => o.MaxBodyBytes > 0, "Orchestrator:Acting:MaxBodyBytes must be positive.")
+            .Validate(o => o.MaxDeadline > TimeSpan.Zero, "Orchestrator:Acting:MaxDeadline must be positive.");
+        builder.Services.AddSingleton<ActValidator>();
+        builder.Services.AddSingleton<Admission>();
+        return builder;
+    }
+
+    /// <summary>The act endpoint's body limit, from <c>Orchestrator:Acting:MaxBodyBytes</c>.</summary>
+    public static RouteGroupBuilder WithBodyLimit(this RouteGroupBuilder group, IConfiguration configuration)
+    {
+        var limit = configuration.GetValue<long?>($"{ActingOptions.Section}:{nameof(ActingOptions.MaxBodyBytes)}") ?? new ActingOptions().MaxBodyBytes;
+        return group.WithMetadata(new RequestSizeLimitAttribute(limit));
+    }
+}

@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
+using Orchestrator.Jobs;
+using Orchestrator.Storage;
+using Orchestrator.Telemetry;
+using Orchestrator.Tenancy;
+
+namespace Orchestrator.Acting;
+
+/// <summary>
+/// The act hot path: validation, idempotency, queue capacity, the committed job row, and the lane.
+/// It does nothing it can avoid: capacity is an interlocked counter (a full queue answers without
+/// touching the store), the row goes through the group-commit writer, and the response view is built
+/// from memory.
+/// </summary>
+internal sealed class Admission(
+    ActValidator validator,
+    JobQueue queue,
+    StoreWriter writer,
+    JobQueries queries,
+    JobIds ids,
+    JobCompletions completions,
+    TimeProvider time,
+    OrchestratorTelemetry telemetry,
+    IOptions<ActingOptions> options)
+{
+    public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken)
+    {
+        var check = validator.Check(request, headerKey);
+        if (check.Admitted is not { } act)
+        {
+            var code = check.Errors is not null ? Problems.ValidationFailed : Problems.CapabilityDenied;
+            Reject(caller, code);
+            return check.Errors is not null
+                ? ActAnswer.Refused(Problems.Validation(check.Errors))
+                : ActAnswer.Refused(Problems.For(Problems.CapabilityDenied, check.CapabilityDenied));
+        }
+
+        if (act.IdempotencyKey is { } key &&
+            await queries.FindByIdempotencyKeyAsync(caller.Tenant, key, cancellationToken) is { } original)
+            return await ReplayAsync(original, act.Sync, cancellationToken);
+
+        if (!queue.TryReserve())
+        {
+            Reject(caller, Problems.QueueFull);
+            return ActAnswer.Refused(
+                Problems.For(Problems.QueueFull, $"The queue holds {queue.Capacity} jobs, its capacity; retry later."),
+                retryAfterSeconds: queue.RetryAfterSeconds());
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        var job = new Job
+        {
+            Id = ids.Next(),
+            TraceId = TraceIdForNewJob(),
+            Tenant = caller.Tenant,
+            Principal = caller.Principal,
+            Intent = act.Request.Intent!,
+            Status = JobStatus.Accepted,
+            Priority = act.Priority,
+            Sync = act.Sync,
+            IdempotencyKey = act.IdempotencyKey,
+            Session = act.Request.Session,
+            Request = JsonSerializer.Serialize(act.Request, OrchestratorJson.Default.ActRequest),
+            DeadlineMs = act.DeadlineMs,
+            CreatedAt = now,
+            DeadlineAt = now.AddMilliseconds(act.DeadlineMs),
+        };
+
+        bool committed;
+        try
+        {
+            committed = await writer.WriteAsync(JobWrites.Admit(job));
+        }
+        catch
+        {
+            queue.Unreserve();
+            throw;
+        }
+        if (!committed)
+        {
+            // Another request with the same idempotency key committed first: answer with its job.
+            queue.Unreserve();
+            var winner = await queries.FindByIdempotencyKeyAsync(caller.Tenant, act.IdempotencyKey!, CancellationToken.None);
+            return winner is null
+                ? ActAnswer.Refused(Problems.For(Problems.Conflict, "The job could not be stored; retry."))
+                : await ReplayAsync(winner, act.Sync, cancellationToken);
+        }
+
+        var tags = JobExecution.TagsOf(job);
+        telemetry.Accepted.Add(1, tags);
+        telemetry.Count(job.Tenant, job.Principal, "jobs.accepted");
+
+        // From here the worker owns the Job instance: the view is taken before it is queued.
+        var view = JobView.From(job, now);
+        var watch = act.Sync ? completions.Watch(job.Id) : null;
+        queue.Enqueue(new QueuedJob(job));
+        return watch is null
+            ? ActAnswer.Accepted(view)
+            : await AwaitAsync(job.Id, job.TraceId, job.DeadlineAt, watch, cancellationToken);
+    }
+
+    async Task<ActAnswer> ReplayAsync(Job original, bool sync, CancellationToken cancellationToken)
+    {
+        if (!sync)
+            return ActAnswer.Accepted(JobView.From(original, time.GetUtcNow().UtcDateTime)) with { Replayed = true };
+        if (original.IsTerminal)
+            return Finished(original) with { Replayed = true };
+        var watch = completions.Watch(original.Id);
+        // Read again after watching, so an end in between is not missed.
+        var current = await queries.FindByIdempotencyKeyAsync(original.Tenant, original.IdempotencyKey!, cancellationToken) ?? original;
+        if (current.IsTerminal)
+        {
+            completions.Forget(original.Id, watch);
+            return Finished(current) with { Replayed = true };
+        }
+        return await AwaitAsync(original.Id, original.TraceId, original.DeadlineAt, watch, cancellationToken) with { Replayed = true };
+    }
+
+    async Task<ActAnswer> AwaitAsync(string jobId, string traceId, DateTime deadlineAt, Task<Job> watch, CancellationToken cancellationToken)
+    {
+        var limit = deadlineAt - time.GetUtcNow().UtcDateTime + options.Value.SyncGrace;
+        try
+        {
+            return Finished(await watch.WaitAsync(limit > TimeSpan.Zero ? limit : TimeSpan.Zero, time, cancellationToken));
+        }
+        catch (TimeoutException)
+        {
+            // The job did not report back by its deadline (plus grace); say so rather than hang.
+            return ActAnswer.Refused(Problems.For(Problems.DeadlineExceeded,
+                "The job did not finish before its deadline.", extensions: JobFields(jobId, traceId)));
+        }
+    }
+
+    ActAnswer Finished(Job job)
+    {
+        if (job.Status == JobStatus.Completed)
+            return ActAnswer.Done(JobView.From(job, time.GetUtcNow().UtcDateTime));
+        var code = job.ErrorCode ?? (job.Status == JobStatus.Canceled ? Problems.Canceled : Problems.Internal);
+        return ActAnswer.Refused(Problems.For(code, job.ErrorMessage, extensions: JobFields(job.Id, job.TraceId)),
+            retryAfterSeconds: code == Problems.ModelUnavailable ? 1 : null);
+    }
+
+    static KeyValuePair<string, object?>[] JobFields(string jobId, string traceId) =>
+        [new("jobId", jobId), new("traceId", traceId)];
+
+    void Reject(Caller caller, string code)
+    {
+        telemetry.Rejected.Add(1, new TagList { { "tenant", caller.Tenant }, { "code", code } });
+        telemetry.Count(caller.Tenant, caller.Principal, $"jobs.rejected.{code}");
+    }
+
+    /// <summary>
+    /// Each job is its own trace, so a replay by trace id finds exactly one run. A request that arrived
+    /// without a trace of its own already started a fresh one: the job takes it, and the request log,
+    /// the problem and the job share one id. A request inside a caller's trace gets a new one.
+    /// </summary>
+    static string TraceIdForNewJob()
+    {
+        var current = Activity.Current;
+        return current is { ParentId: null, HasRemoteParent: false }
+            ? current.TraceId.ToHexString()
+            : ActivityTraceId.CreateRandom().ToHexString();
+    }
+}
+
+/// <summary>What <c>/v1/act</c> answers: a finished job (200), an accepted one (202), or a problem.</summary>
+internal sealed record ActAnswer(JobView? View, bool IsAccepted, Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult? Problem, int? RetryAfterSeconds, bool Replayed = false)
+{
+    public static ActAnswer Done(JobView view) => new(view, false, null, null);
+
+    public static ActAnswer Accepted(JobView view) => new(view, true, null, null);
+
+    public static ActAnswer Refused(Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult problem, int? retryAfterSeconds = null) =>
+        new(null, false, problem, retryAfterSeconds);
+}

@@ -1,0 +1,44 @@
+using Microsoft.Extensions.AI;
+using Orchestrator.Jobs;
+using Orchestrator.Workflow;
+
+namespace Orchestrator.Gateway;
+
+/// <summary>One model call a workflow node asks the gateway for.</summary>
+public sealed record ModelCall(
+    string TraceId,
+    string NodeId,
+    IList<ChatMessage> Messages,
+    IList<AITool>? Tools,
+    RoutingRequest Routing,
+    long Seed);
+
+/// <summary>What the caller cares about when a model is picked.</summary>
+public sealed record RoutingRequest(
+    string Strategy,
+    IReadOnlyList<string>? Models = null,
+    bool Hedge = false,
+    ModelRequirements? Requires = null);
+
+/// <summary>A model's answer and how it was chosen.</summary>
+public sealed record ModelReply(ChatMessage Message, string ModelId, JobUsage Usage, RoutingDecision Decision);
+
+/// <summary>The routing decision recorded on the job: every candidate, its score, and why it was picked or skipped.</summary>
+public sealed record RoutingDecision(
+    string Strategy,
+    string? Chosen,
+    IReadOnlyList<RoutingCandidate> Candidates,
+    IReadOnlyList<RoutingAttempt> Attempts,
+    bool Hedged = false);
+
+public sealed record RoutingCandidate(string ModelId, double Score, string Status, int Rank, string Reason);
+
+/// <summary>One call made while serving the decision, in order (fallbacks and hedges included).</summary>
+public sealed record RoutingAttempt(string ModelId, string Outcome, long LatencyMs, string? Failure = null, bool Hedge = false);
+
+/// <summary>No candidate could serve the call (none healthy, or all failed).</summary>
+public sealed class ModelUnavailableException(string message, TimeSpan retryAfter, RoutingDecision decision) : Exception(message)
+{
+    public TimeSpan RetryAfter { get; } = retryAfter;
+    public RoutingDecision Decision { get; } = decision;
+}

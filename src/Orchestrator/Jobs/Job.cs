@@ -1,0 +1,76 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>A request admitted by <c>/v1/act</c>: the durable row the queue, the workers and every view derive from.</summary>
+public sealed class Job
+{
+    public string Id { get; set; } = "";
+    public string TraceId { get; set; } = "";
+    public string Tenant { get; set; } = "";
+    public string Principal { get; set; } = "";
+    public string Intent { get; set; } = "";
+    public JobStatus Status { get; set; }
+    public JobPriority Priority { get; set; }
+    public bool Sync { get; set; }
+    public string? IdempotencyKey { get; set; }
+    public string? Session { get; set; }
+
+    /// <summary>The admitted request, frozen as JSON: what the runner executes and replay reproduces.</summary>
+    public string Request { get; set; } = "";
+
+    public int DeadlineMs { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime DeadlineAt { get; set; }
+    public DateTime? StartedAt { get; set; }
+    public DateTime? CompletedAt { get; set; }
+    public int Attempts { get; set; }
+    public DateTime? NextAttemptAt { get; set; }
+    public bool CancelRequested { get; set; }
+
+    /// <summary>Node the workflow is on (or stopped at), for the job view.</summary>
+    public string? CurrentNode { get; set; }
+
+    /// <summary>The job's output as JSON (<see cref="JobOutput"/>).</summary>
+    public string? Output { get; set; }
+    public string? ErrorCode { get; set; }
+    public string? ErrorMessage { get; set; }
+    public long? QueueMs { get; set; }
+    public long? RunMs { get; set; }
+    public bool Breached { get; set; }
+
+    public bool IsTerminal => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Canceled;
+}
+
+public enum JobStatus { Accepted, Running, AwaitingApproval, Completed, Failed, Canceled }
+
+public enum JobPriority { High, Normal, Low }
+
+internal sealed class JobConfiguration : IEntityTypeConfiguration<Job>
+{
+    public void Configure(EntityTypeBuilder<Job> job)
+    {
+        job.ToTable("Jobs");
+        job.HasKey(j => j.Id);
+        job.Property(j => j.Id).HasMaxLength(40);
+        job.Property(j => j.TraceId).HasMaxLength(32);
+        job.Property(j => j.Tenant).HasMaxLength(100);
+        job.Property(j => j.Principal).HasMaxLength(200);
+        job.Property(j => j.Intent).HasMaxLength(100);
+        // Status guards every transition: an UPDATE names the status it expects, so two
+        // writers (two workers, a worker and a cancel) can never both win.
+        job.Property(j => j.Status).HasConversion(WireNames.StatusConverter).HasMaxLength(20).IsConcurrencyToken();
+        job.Property(j => j.Priority).HasConversion(WireNames.PriorityConverter).HasMaxLength(10);
+        job.Property(j => j.IdempotencyKey).HasMaxLength(200);
+        job.Property(j => j.Session).HasMaxLength(200);
+        job.Property(j => j.CurrentNode).HasMaxLength(100);
+        job.Property(j => j.ErrorCode).HasMaxLength(64);
+        job.Ignore(j => j.IsTerminal);
+
+        job.HasIndex(j => new { j.Tenant, j.IdempotencyKey }).IsUnique().HasFilter("\"IdempotencyKey\" IS NOT NULL");
+        job.HasIndex(j => new { j.Tenant, j.Id });
+        job.HasIndex(j => j.TraceId);
+        job.HasIndex(j => j.Status);
+    }
+}

@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Orchestrator.Hosting;
+using Orchestrator.Storage;
+using Orchestrator.Telemetry;
+using Orchestrator.Workflow;
+using Polly;
+using Polly.Registry;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>
+/// One job's life on a worker: claim it (a guarded write, so no two workers both run it), run its
+/// workflow under its deadline with the job retry policy, and commit how it ended before anyone is told.
+/// </summary>
+internal sealed class JobExecution(
+    StoreWriter writer,
+    JobCompletions completions,
+    RunningJobs running,
+    TimeProvider time,
+    OrchestratorTelemetry telemetry,
+    IServiceScopeFactory scopes,
+    ResiliencePipelineProvider<string> pipelines,
+    ILogger<JobExecution> log)
+{
+    DateTime Now => time.GetUtcNow().UtcDateTime;
+
+    public async Task RunAsync(Job job, CancellationToken stopping)
+    {
+        var expected = job.Status;
+        if (job.CancelRequested)
+        {
+            await FinishAsync(job, expected, JobOutcome.Canceled("The job was canceled."));
+            return;
+        }
+        var now = Now;
+        if (now >= job.DeadlineAt)
+        {
+            await FinishAsync(job, expected, DeadlineInQueue);
+            return;
+        }
+
+        // Registered before the claim, so a cancel that races the claim still reaches this run.
+        var handle = running.Start(job.Id, stopping);
+        try
+        {
+            job.Status = JobStatus.Running;
+            job.StartedAt = now;
+            job.QueueMs = Milliseconds(now - job.CreatedAt);
+            job.Attempts++;
+            job.NextAttemptAt = null;
+            job.CurrentNode = null;
+            job.ErrorCode = null;
+            job.ErrorMessage = null;
+            if (!await writer.WriteAsync(JobWrites.Claim(job, expected)))
+            {
+                log.LogDebug("Job {JobId} was no longer {Status} when claimed; another party took it", job.Id, expected);
+                return;
+            }
+            var tags = TagsOf(job);
+            telemetry.QueueWait.Record(job.QueueMs.Value, tags);
+            telemetry.Latency(job.Tenant, job.Principal, "queueMs", job.QueueMs.Value);
+
+            using var deadline = new CancellationTokenSource(job.DeadlineAt - now, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(handle.Token, deadline.Token);
+            JobOutcome outcome;
+            using (var activity = StartActivity(job))
+            {
+                try
+                {
+                    outcome = await RunWithRetryAsync(job, linked.Token);
+                }
+                catch (OperationCanceledException) when (linked.IsCancellationRequested)
+                {
+                    if (handle.CancelRequested)
+                        outcome = JobOutcome.Canceled("The job was canceled while running.");
+                    else if (deadline.IsCancellationRequested)
+                        outcome = JobOutcome.Failed(Problems.DeadlineExceeded, $"The job ran past its deadline ({job.DeadlineMs} ms) and was stopped.");
+                    else
+                    {
+                        // Shutting down: leave the row running; the next start picks it up again.
+                        log.LogInformation("Job {JobId} interrupted by shutdown; it resumes at the next start", job.Id);
+                        return;
+                    }
+                }
+                activity?.SetTag("orchestrator.job.status", WireNames.Of(outcome.Status));
+                if (outcome.ErrorCode is not null)
+                    activity?.SetStatus(ActivityStatusCode.Error, outcome.ErrorCode);
+            }
+            await FinishAsync(job, JobStatus.Running, outcome);
+        }
+        finally
+        {
+            running.End(job.Id, handle);
+        }
+    }
+
+    static readonly JobOutcome DeadlineInQueue =
+        JobOutcome.Failed(Problems.DeadlineExceeded, "The deadline passed while the job waited in the queue; it did not run.");
+
+    /// <summary>Ends a job that never started (canceled or expired while queued).</summary>
+    public Task<bool> FinishUnstartedAsync(Job job, JobOutcome outcome) => FinishAsync(job, job.Status, outcome);
+
+    public Task<bool> ExpireAsync(Job job) => FinishAsync(job, job.Status, DeadlineInQueue);
+
+    async Task<JobOutcome> RunWithRetryAsync(Job job, CancellationToken cancellationToken)
+    {
+        var pipeline = pipelines.GetPipeline<JobOutcome>(JobRetry.PipelineKey);
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(JobRetry.JobKey, job);
+        try
+        {
+            return await pipeline.ExecuteAsync(
+                static (ctx, state) => new ValueTask<JobOutcome>(state.AttemptAsync(state.Job, ctx.CancellationToken)),
+                context, (Job: job, AttemptAsync: (Func<Job, CancellationToken, Task<JobOutcome>>)AttemptAsync));
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    async Task<JobOutcome> AttemptAsync(Job job, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        try
+        {
+            return await scope.ServiceProvider.GetRequiredService<WorkflowRunner>().RunAsync(job, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception error)
+        {
+            log.LogError(error, "Job {JobId} failed unexpectedly", job.Id);
+            return JobOutcome.Failed(Problems.Internal, "The job failed because of an error in the service; see the service log for trace " + job.TraceId + ".");
+        }
+    }
+
+    async Task<bool> FinishAsync(Job job, JobStatus expected, JobOutcome outcome)
+    {
+        var now = Now;
+        job.Status = outcome.Status;
+        job.CompletedAt = now;
+        job.QueueMs ??= Milliseconds(now - job.CreatedAt);
+        job.RunMs = job.StartedAt is { } started ? Milliseconds(now - started) : 0;
+        job.Output = outcome.Output is null ? null : JsonSerializer.Serialize(outcome.Output, OrchestratorJson.Default.JobOutput);
+        job.ErrorCode = outcome.ErrorCode;
+        job.ErrorMessage = outcome.ErrorMessage;
+        job.NextAttemptAt = null;
+        job.Breached = now > job.DeadlineAt || outcome.ErrorCode == Problems.DeadlineExceeded;
+        if (!await writer.WriteAsync(JobWrites.Finish(job, expected)))
+        {
+            log.LogWarning("Job {JobId} was no longer {Status} when it ended as {Outcome}", job.Id, expected, outcome.Status);
+            return false;
+        }
+
+        var tags = TagsOf(job);
+        switch (outcome.Status)
+        {
+            case JobStatus.Completed:
+                telemetry.Completed.Add(1, tags);
+                telemetry.Count(job.Tenant, job.Principal, "jobs.completed");
+                break;
+            case JobStatus.Canceled:
+                telemetry.Canceled.Add(1, tags);
+                telemetry.Count(job.Tenant, job.Principal, "jobs.canceled");
+                break;
+            default:
+                tags.Add("code", outcome.ErrorCode);
+                telemetry.Failed.Add(1, tags);
+                telemetry.Count(job.Tenant, job.Principal, $"jobs.failed.{outcome.ErrorCode}");
+                break;
+        }
+        if (job.StartedAt is not null)
+        {
+            telemetry.RunTime.Record(job.RunMs.Value, TagsOf(job));
+            telemetry.Latency(job.Tenant, job.Principal, "runMs", job.RunMs.Value);
+        }
+        if (job.Breached)
+        {
+            telemetry.Breaches.Add(1, TagsOf(job));
+            telemetry.Count(job.Tenant, job.Principal, "sla.breaches");
+        }
+        completions.Publish(job);
+        return true;
+    }
+
+    static Activity? StartActivity(Job job)
+    {
+        // Each job is its own trace (its id is the job's trace id), linked to the request that admitted it.
+        var context = new ActivityContext(ActivityTraceId.CreateFromString(job.TraceId), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
+        var activity = OrchestratorTelemetry.Source.StartActivity("job " + job.Intent, ActivityKind.Internal, context);
+        activity?.SetTag("orchestrator.job.id", job.Id);
+        activity?.SetTag("orchestrator.tenant", job.Tenant);
+        activity?.SetTag("orchestrator.intent", job.Intent);
+        activity?.SetTag("orchestrator.attempt", job.Attempts);
+        return activity;
+    }
+
+    internal static TagList TagsOf(Job job) => new()
+    {
+        { "tenant", job.Tenant },
+        { "intent", job.Intent },
+        { "priority", WireNames.Of(job.Priority) },
+    };
+
+    internal static long Milliseconds(TimeSpan span) => Math.Max(0, (long)span.TotalMilliseconds);
+}

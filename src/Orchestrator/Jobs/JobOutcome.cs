@@ -1,0 +1,19 @@
+namespace Orchestrator.Jobs;
+
+/// <summary>How one attempt at a job ended.</summary>
+internal sealed record JobOutcome(
+    JobStatus Status,
+    JobOutput? Output = null,
+    string? ErrorCode = null,
+    string? ErrorMessage = null,
+    bool Transient = false)
+{
+    public static JobOutcome Completed(JobOutput output) => new(JobStatus.Completed, output);
+
+    public static JobOutcome Canceled(string message) =>
+        new(JobStatus.Canceled, ErrorCode: Hosting.Problems.Canceled, ErrorMessage: message);
+
+    /// <summary>A failure; <paramref name="transient"/> failures may succeed if tried again (the job retry policy decides).</summary>
+    public static JobOutcome Failed(string code, string message, bool transient = false) =>
+        new(JobStatus.Failed, ErrorCode: code, ErrorMessage: message, Transient: transient);
+}

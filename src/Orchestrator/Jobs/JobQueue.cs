@@ -1,0 +1,213 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Options;
+using Orchestrator.Telemetry;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>
+/// The in-memory dispatch of accepted jobs: three priority lanes drained by the workers with smooth
+/// weighted round-robin (high is preferred, low still gets its share), a capacity shared by all lanes,
+/// and the drain rate that <c>Retry-After</c> is derived from. It only dispatches: every job in it is
+/// already a committed row, and after a restart the lanes are rebuilt from the store.
+/// </summary>
+internal sealed class JobQueue
+{
+    readonly ConcurrentQueue<QueuedJob>[] _lanes = [new(), new(), new()];
+    readonly ConcurrentDictionary<string, QueuedJob> _queued = new(StringComparer.Ordinal);
+    readonly SemaphoreSlim _signal = new(0);
+    readonly int[] _weights;
+    readonly int[] _current = new int[3];
+    readonly Lock _pick = new();
+    readonly int _capacity;
+    readonly TimeSpan _maxRetryAfter;
+    readonly TimeProvider _time;
+    readonly DrainRate _drain;
+    int _held;
+
+    public JobQueue(IOptions<QueueOptions> options, TimeProvider time, OrchestratorTelemetry telemetry)
+    {
+        var o = options.Value;
+        _capacity = o.Capacity;
+        _weights = [o.HighWeight, o.NormalWeight, o.LowWeight];
+        _maxRetryAfter = o.MaxRetryAfter;
+        _time = time;
+        _drain = new DrainRate(time);
+        telemetry.ObserveGauge<int>("orchestrator.queue.depth", () =>
+        [
+            new Measurement<int>(_lanes[0].Count, new KeyValuePair<string, object?>("priority", "high")),
+            new Measurement<int>(_lanes[1].Count, new KeyValuePair<string, object?>("priority", "normal")),
+            new Measurement<int>(_lanes[2].Count, new KeyValuePair<string, object?>("priority", "low")),
+        ], "{job}", "Accepted jobs waiting in each priority lane.");
+    }
+
+    public int Capacity => _capacity;
+
+    /// <summary>Accepted jobs not yet started (including reservations being committed).</summary>
+    public int Held => Volatile.Read(ref _held);
+
+    public (int High, int Normal, int Low) Depth => (_lanes[0].Count, _lanes[1].Count, _lanes[2].Count);
+
+    public double DrainPerSecond => _drain.PerSecond();
+
+    /// <summary>Takes a place for a job about to be committed; false when the queue is full.</summary>
+    public bool TryReserve()
+    {
+        while (true)
+        {
+            var held = Volatile.Read(ref _held);
+            if (held >= _capacity)
+                return false;
+            if (Interlocked.CompareExchange(ref _held, held + 1, held) == held)
+                return true;
+        }
+    }
+
+    /// <summary>Gives back a reservation whose job was never enqueued.</summary>
+    public void Unreserve() => Interlocked.Decrement(ref _held);
+
+    /// <summary>Queues a committed job on its reserved place.</summary>
+    public void Enqueue(QueuedJob job)
+    {
+        _queued[job.Id] = job;
+        _lanes[(int)job.Priority].Enqueue(job);
+        _signal.Release();
+    }
+
+    /// <summary>Queues a job recovered from the store; recovered jobs are never refused, even past capacity.</summary>
+    public void EnqueueRecovered(QueuedJob job)
+    {
+        Interlocked.Increment(ref _held);
+        Enqueue(job);
+    }
+
+    /// <summary>Waits for the next job by lane weight; the caller owns it (it left the queue).</summary>
+    public async ValueTask<QueuedJob> DequeueAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _signal.WaitAsync(cancellationToken);
+            if (TryTake(out var job) && job.TryLeave())
+            {
+                _queued.TryRemove(job.Id, out _);
+                Interlocked.Decrement(ref _held);
+                _drain.Record();
+                return job;
+            }
+            // The job was removed (canceled, expired) while queued: its signal is spent, wait for the next.
+        }
+    }
+
+    /// <summary>Takes a queued job out (cancel, deadline); false when a worker already took it.</summary>
+    public bool TryRemove(string jobId, out QueuedJob? job)
+    {
+        if (_queued.TryGetValue(jobId, out job) && job.TryLeave())
+        {
+            _queued.TryRemove(jobId, out _);
+            Interlocked.Decrement(ref _held);
+            return true;
+        }
+        job = null;
+        return false;
+    }
+
+    /// <summary>Jobs still queued whose deadline is at or before <paramref name="now"/>.</summary>
+    public List<string> Expired(DateTime now)
+    {
+        var expired = new List<string>();
+        foreach (var (id, job) in _queued)
+            if (job.DeadlineAt <= now)
+                expired.Add(id);
+        return expired;
+    }
+
+    /// <summary>Seconds a refused caller should wait: the queue's depth over its observed drain rate.</summary>
+    public int RetryAfterSeconds()
+    {
+        var rate = _drain.PerSecond();
+        var seconds = rate <= 0.01 ? _maxRetryAfter.TotalSeconds : Held / rate;
+        return (int)Math.Clamp(Math.Ceiling(seconds), 1, Math.Max(1, _maxRetryAfter.TotalSeconds));
+    }
+
+    bool TryTake(out QueuedJob job)
+    {
+        // Smooth weighted round-robin over the non-empty lanes (the nginx algorithm): each lane earns
+        // its weight per pick, the richest lane is served and pays the total back.
+        while (true)
+        {
+            int lane;
+            lock (_pick)
+            {
+                lane = -1;
+                var total = 0;
+                for (var i = 0; i < 3; i++)
+                {
+                    if (_lanes[i].IsEmpty)
+                        continue;
+                    _current[i] += _weights[i];
+                    total += _weights[i];
+                    if (lane < 0 || _current[i] > _current[lane])
+                        lane = i;
+                }
+                if (lane < 0)
+                {
+                    job = null!;
+                    return false;
+                }
+                _current[lane] -= total;
+            }
+            if (_lanes[lane].TryDequeue(out job!))
+                return true;
+        }
+    }
+
+    /// <summary>Dispatches per second over the last few seconds, in one-second buckets.</summary>
+    sealed class DrainRate(TimeProvider time)
+    {
+        const int Seconds = 10;
+        readonly long[] _counts = new long[Seconds];
+        readonly long[] _stamps = new long[Seconds];
+
+        public void Record()
+        {
+            var second = time.GetUtcNow().ToUnixTimeSeconds();
+            var slot = (int)(second % Seconds);
+            if (Volatile.Read(ref _stamps[slot]) != second)
+            {
+                Volatile.Write(ref _counts[slot], 0);
+                Volatile.Write(ref _stamps[slot], second);
+            }
+            Interlocked.Increment(ref _counts[slot]);
+        }
+
+        public double PerSecond()
+        {
+            var now = time.GetUtcNow().ToUnixTimeSeconds();
+            long total = 0;
+            var oldest = now;
+            for (var i = 0; i < Seconds; i++)
+            {
+                var stamp = Volatile.Read(ref _stamps[i]);
+                if (stamp > now - Seconds && stamp <= now)
+                {
+                    total += Volatile.Read(ref _counts[i]);
+                    oldest = Math.Min(oldest, stamp);
+                }
+            }
+            return total == 0 ? 0 : total / (double)(now - oldest + 1);
+        }
+    }
+}
+
+/// <summary>A job in a lane. Exactly one of a worker, a cancel or the deadline sweep takes it out.</summary>
+internal sealed class QueuedJob(Job job)
+{
+    int _left;
+
+    public Job Job { get; } = job;
+    public string Id => Job.Id;
+    public JobPriority Priority => Job.Priority;
+    public DateTime DeadlineAt => Job.DeadlineAt;
+
+    public bool TryLeave() => Interlocked.Exchange(ref _left, 1) == 0;
+}

@@ -1,0 +1,71 @@
+using System.Text.Json;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>A job as API.md shows it.</summary>
+public sealed record JobView(
+    string JobId,
+    string TraceId,
+    string Tenant,
+    string Principal,
+    string Intent,
+    string Status,
+    string Priority,
+    string Mode,
+    int Attempts,
+    DateTime CreatedAt,
+    DateTime? StartedAt,
+    DateTime? CompletedAt,
+    DateTime DeadlineAt,
+    DateTime? NextAttemptAt,
+    string? CurrentNode,
+    string? Session,
+    bool CancelRequested,
+    JobOutput? Output,
+    JobError? Error,
+    JobSla Sla,
+    JobLinks Links)
+{
+    public static JobView From(Job job, DateTime now)
+    {
+        var started = job.StartedAt;
+        var end = job.CompletedAt ?? now;
+        var queueMs = job.QueueMs ?? (long)Math.Max(0, ((started ?? end) - job.CreatedAt).TotalMilliseconds);
+        var runMs = job.RunMs ?? (started is null ? 0 : (long)Math.Max(0, (end - started.Value).TotalMilliseconds));
+        var breached = job.Breached || (!job.IsTerminal && now > job.DeadlineAt);
+        return new JobView(
+            job.Id, job.TraceId, job.Tenant, job.Principal, job.Intent,
+            WireNames.Of(job.Status), WireNames.Of(job.Priority), job.Sync ? "sync" : "async",
+            job.Attempts, job.CreatedAt, job.StartedAt, job.CompletedAt, job.DeadlineAt, job.NextAttemptAt,
+            job.CurrentNode, job.Session, job.CancelRequested,
+            job.Output is null ? null : JsonSerializer.Deserialize(job.Output, OrchestratorJson.Default.JobOutput),
+            job.ErrorCode is null ? null : new JobError(job.ErrorCode, job.ErrorMessage ?? job.ErrorCode),
+            new JobSla(job.DeadlineMs, queueMs, runMs, breached),
+            JobLinks.For(job.Id, job.TraceId));
+    }
+}
+
+/// <summary>What a completed job produced.</summary>
+public sealed record JobOutput(string Text, string? Model, JobUsage Usage, IReadOnlyList<string>? Path = null);
+
+public sealed record JobUsage(long InputTokens, long OutputTokens, decimal CostUsd)
+{
+    public static readonly JobUsage None = new(0, 0, 0);
+
+    public JobUsage Add(JobUsage other) =>
+        new(InputTokens + other.InputTokens, OutputTokens + other.OutputTokens, CostUsd + other.CostUsd);
+}
+
+public sealed record JobError(string Code, string Message);
+
+public sealed record JobSla(int DeadlineMs, long QueueMs, long RunMs, bool Breached);
+
+public sealed record JobLinks(string Self, string Result, string Cancel, string Graph, string Replay)
+{
+    public static JobLinks For(string jobId, string traceId) => new(
+        $"/v1/jobs/{jobId}", $"/v1/jobs/{jobId}/result", $"/v1/jobs/{jobId}/cancel",
+        $"/v1/jobs/{jobId}/graph", $"/v1/replays/{traceId}");
+}
+
+/// <summary>One page of <c>GET /v1/jobs</c>.</summary>
+public sealed record JobPage(IReadOnlyList<JobView> Items, string? NextCursor);

@@ -1,0 +1,23 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Orchestrator.Acting;
+using Orchestrator.Jobs;
+using Orchestrator.Workflow;
+
+namespace Orchestrator;
+
+/// <summary>Source-generated JSON for the hot path and the store (camelCase, as API.md says).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true,
+    RespectNullableAnnotations = true)]
+[JsonSerializable(typeof(ActRequest))]
+[JsonSerializable(typeof(JobView))]
+[JsonSerializable(typeof(JobPage))]
+[JsonSerializable(typeof(JobOutput))]
+[JsonSerializable(typeof(IntentPolicy))]
+[JsonSerializable(typeof(Dictionary<string, object?>))]
+[JsonSerializable(typeof(Hosting.HealthView))]
+[JsonSerializable(typeof(Telemetry.TelemetryView))]
+[JsonSerializable(typeof(JsonElement))]
+public sealed partial class OrchestratorJson : JsonSerializerContext;

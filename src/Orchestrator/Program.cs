@@ -1,0 +1,40 @@
+using Orchestrator.Acting;
+using Orchestrator.Gateway;
+using Orchestrator.Hosting;
+using Orchestrator.Jobs;
+using Orchestrator.Storage;
+using Orchestrator.Telemetry;
+using Orchestrator.Tenancy;
+using Orchestrator.Workflow;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddTelemetry();
+builder.AddHosting();
+builder.AddStore();
+builder.AddTenancy();
+builder.AddGateway();
+builder.AddWorkflow();
+builder.AddJobs();
+builder.AddActing();
+
+var app = builder.Build();
+
+await app.PrepareStoreAsync();
+app.LoadPolicies();
+
+app.UseHosting();
+app.UseRequestLogging();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseMiddleware<BodyLimits>();
+
+app.MapHealth();
+app.MapActing().RequireAuthorization().WithBodyLimit(app.Configuration);
+app.MapJobs().RequireAuthorization();
+app.MapDiag();
+
+app.Run();
+
+/// <summary>The web host; public so tests can start it with <c>WebApplicationFactory&lt;Program&gt;</c>.</summary>
+public partial class Program;

@@ -1,0 +1,40 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Orchestrator.Jobs;
+using Orchestrator.Tenancy;
+
+namespace Orchestrator.Telemetry;
+
+/// <summary><c>GET /v1/diag/telemetry</c>: the service's counters and latency summaries, per tenant and principal.</summary>
+public static class DiagApi
+{
+    public static RouteGroupBuilder MapDiag(this IEndpointRouteBuilder app)
+    {
+        var diag = app.MapGroup("/v1/diag").WithTags("Diagnostics").RequireAuthorization(TenancySetup.OperatorPolicy);
+        diag.MapGet("/telemetry", Telemetry)
+            .WithSummary("Counters (accepted, rejected by code, completed, failed by code, retries, SLA breaches) and latency summaries, with the queue's state.");
+        return diag;
+    }
+
+    static Ok<TelemetryView> Telemetry(
+        string? tenant, string? principal, OrchestratorTelemetry telemetry, JobQueue queue, JobWorkers workers, RunningJobs running)
+    {
+        var (counters, latencies) = telemetry.Read(tenant, principal);
+        var (high, normal, low) = queue.Depth;
+        return TypedResults.Ok(new TelemetryView(
+            tenant, principal,
+            new QueueView(queue.Capacity, queue.Held, new LaneDepth(high, normal, low), Math.Round(queue.DrainPerSecond, 1), workers.Count, running.Count),
+            counters, latencies));
+    }
+}
+
+public sealed record TelemetryView(
+    string? Tenant,
+    string? Principal,
+    QueueView Queue,
+    SortedDictionary<string, long> Counters,
+    SortedDictionary<string, LatencyView> Latency);
+
+/// <summary>The node's queue: capacity, jobs held (queued), depth by lane, recent drain rate, workers and running jobs.</summary>
+public sealed record QueueView(int Capacity, int Held, LaneDepth Depth, double DrainPerSecond, int Workers, int Running);
+
+public sealed record LaneDepth(int High, int Normal, int Low);

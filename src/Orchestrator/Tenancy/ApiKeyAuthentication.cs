@@ -1,0 +1,81 @@
+using System.Collections.Frozen;
+using System.Security.Claims;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
+
+namespace Orchestrator.Tenancy;
+
+/// <summary>
+/// Authenticates <c>X-Api-Key</c> (or <c>Authorization: Bearer</c>) against <c>Orchestrator:ApiKeys</c>.
+/// Keys are looked up in a frozen map built once; each key's principal is built once and shared.
+/// </summary>
+internal sealed class ApiKeyAuthentication(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    ApiKeyDirectory directory,
+    IProblemDetailsService problems)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "ApiKey";
+    public const string Header = "X-Api-Key";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var key = ReadKey(Request);
+        if (key is null)
+            return Task.FromResult(AuthenticateResult.NoResult());
+        return Task.FromResult(directory.Find(key) is { } ticket
+            ? AuthenticateResult.Success(ticket)
+            : AuthenticateResult.Fail("Unknown API key."));
+    }
+
+    static string? ReadKey(HttpRequest request)
+    {
+        if (request.Headers.TryGetValue(Header, out var apiKey) && apiKey.Count > 0 && !string.IsNullOrEmpty(apiKey[0]))
+            return apiKey[0];
+        var authorization = request.Headers.Authorization.ToString();
+        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? authorization["Bearer ".Length..].Trim()
+            : null;
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>
+        WriteProblemAsync(StatusCodes.Status401Unauthorized, Problems.Unauthorized,
+            ReadKey(Request) is null
+                ? $"Send an API key in the {Header} header (or Authorization: Bearer)."
+                : "The API key is not known.");
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        WriteProblemAsync(StatusCodes.Status403Forbidden, Problems.Forbidden,
+            "This needs the 'operator' role, which this API key does not have.");
+
+    async Task WriteProblemAsync(int status, string code, string detail)
+    {
+        Response.StatusCode = status;
+        if (status == StatusCodes.Status401Unauthorized)
+            Response.Headers.WWWAuthenticate = $"{SchemeName} header=\"{Header}\", Bearer";
+        var problem = new ProblemDetails { Status = status, Detail = detail };
+        problem.Extensions["code"] = code;
+        await problems.WriteAsync(new ProblemDetailsContext { HttpContext = Context, ProblemDetails = problem });
+    }
+}
+
+/// <summary>The configured keys, indexed once at start-up.</summary>
+internal sealed class ApiKeyDirectory(IOptions<ApiKeyOptions> options)
+{
+    readonly FrozenDictionary<string, AuthenticationTicket> _tickets = options.Value.ApiKeys.ToFrozenDictionary(
+        entry => entry.Key,
+        entry =>
+        {
+            var roles = entry.Roles.Count == 0 ? [Roles.User] : entry.Roles.Distinct().ToList();
+            var caller = new Caller(entry.Tenant, entry.Principal, roles.Contains(Roles.Operator));
+            return new AuthenticationTicket(new ClaimsPrincipal(new CallerIdentity(caller, roles)), ApiKeyAuthentication.SchemeName);
+        },
+        StringComparer.Ordinal);
+
+    public AuthenticationTicket? Find(string key) => _tickets.GetValueOrDefault(key);
+}

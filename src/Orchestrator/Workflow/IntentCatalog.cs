@@ -1,0 +1,89 @@
+using System.Collections.Frozen;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+
+namespace Orchestrator.Workflow;
+
+/// <summary>Section <c>Orchestrator:Workflow</c>.</summary>
+public sealed class WorkflowOptions
+{
+    public const string Section = "Orchestrator:Workflow";
+
+    /// <summary>Folder of intent policies (<c>*.json</c>); relative paths resolve against the content root, then the app folder.</summary>
+    public string PoliciesPath { get; set; } = "policies";
+
+    /// <summary>The intent of a request that names none.</summary>
+    public string DefaultIntent { get; set; } = "text/respond";
+}
+
+/// <summary>The intent policies in force, loaded once at start-up; a broken policy file stops start-up naming the file.</summary>
+public sealed class IntentCatalog
+{
+    readonly FrozenDictionary<string, IntentPolicy> _policies;
+
+    public IntentCatalog(IOptions<WorkflowOptions> options, IHostEnvironment environment)
+    {
+        var folder = ResolveFolder(options.Value.PoliciesPath, environment.ContentRootPath);
+        var policies = new Dictionary<string, IntentPolicy>(StringComparer.Ordinal);
+        foreach (var file in Directory.EnumerateFiles(folder, "*.json").Order(StringComparer.Ordinal))
+        {
+            var policy = Load(file);
+            if (!policies.TryAdd(policy.Intent, policy))
+                throw new OptionsValidationException(WorkflowOptions.Section, typeof(WorkflowOptions),
+                    [$"Intent '{policy.Intent}' is defined twice (again in {file})."]);
+        }
+        DefaultIntent = options.Value.DefaultIntent;
+        if (!policies.ContainsKey(DefaultIntent))
+            throw new OptionsValidationException(WorkflowOptions.Section, typeof(WorkflowOptions),
+                [$"Orchestrator:Workflow:DefaultIntent is '{DefaultIntent}', but no policy in {folder} defines it."]);
+        _policies = policies.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    public string DefaultIntent { get; }
+
+    public IEnumerable<IntentPolicy> All => _policies.Values;
+
+    public IntentPolicy? Find(string intent) => _policies.GetValueOrDefault(intent);
+
+    /// <summary>Reads and checks one policy file; the replay command uses it for <c>--policy</c>.</summary>
+    public static IntentPolicy Load(string file)
+    {
+        var bytes = File.ReadAllBytes(file);
+        IntentPolicy? policy;
+        try
+        {
+            policy = JsonSerializer.Deserialize(bytes, OrchestratorJson.Default.IntentPolicy);
+        }
+        catch (JsonException error)
+        {
+            throw Invalid(file, $"is not valid policy JSON at {error.Path}: {error.Message}");
+        }
+        if (policy is null)
+            throw Invalid(file, "is empty.");
+        var problems = PolicyRules.Check(policy);
+        if (problems.Count > 0)
+            throw Invalid(file, string.Join(" ", problems));
+        return policy with { ContentHash = Convert.ToHexStringLower(SHA256.HashData(bytes)) };
+    }
+
+    static OptionsValidationException Invalid(string file, string message) =>
+        new(WorkflowOptions.Section, typeof(WorkflowOptions), [$"Policy file {file} {message}"]);
+
+    static string ResolveFolder(string path, string contentRoot)
+    {
+        if (Path.IsPathRooted(path))
+            return Directory.Exists(path) ? path : throw Missing(path);
+        foreach (var root in new[] { contentRoot, AppContext.BaseDirectory })
+        {
+            var candidate = Path.GetFullPath(Path.Combine(root, path));
+            if (Directory.Exists(candidate))
+                return candidate;
+        }
+        throw Missing(path);
+    }
+
+    static OptionsValidationException Missing(string path) =>
+        new(WorkflowOptions.Section, typeof(WorkflowOptions),
+            [$"Orchestrator:Workflow:PoliciesPath '{path}' is not a folder (looked in the content root and the app folder)."]);
+}

@@ -1,0 +1,65 @@
+using System.Text.Json.Serialization;
+
+namespace Orchestrator.Workflow;
+
+/// <summary>
+/// An intent's policy, loaded from <c>policies/*.json</c>: its deadline, routing preferences, the
+/// capabilities its models may use, and the graph of nodes that serves it.
+/// </summary>
+public sealed record IntentPolicy
+{
+    public required string Intent { get; set; }
+    public string Version { get; set; } = "1";
+    public string? Description { get; set; }
+
+    /// <summary>Deadline when the request names none.</summary>
+    public int DeadlineMs { get; set; } = 30_000;
+
+    public PolicyRouting Routing { get; set; } = new();
+
+    /// <summary>Effects (API.md, Effects) this intent's models may call; a request's <c>tools</c> narrows it.</summary>
+    public IReadOnlyList<string> Capabilities { get; set; } = [];
+
+    /// <summary>Most model turns an agent loop takes before it stops.</summary>
+    public int MaxSteps { get; set; } = 8;
+
+    public required IReadOnlyList<PolicyNode> Nodes { get; set; }
+
+    /// <summary>SHA-256 of the file's bytes, so a replay can tell which exact policy ran.</summary>
+    [JsonIgnore]
+    public string ContentHash { get; set; } = "";
+}
+
+public sealed record PolicyRouting
+{
+    public string Strategy { get; set; } = "latency-first";
+    public bool Hedge { get; set; }
+}
+
+/// <summary>
+/// A node of the intent graph. <c>model</c>: one model call with its role and prompt.
+/// <c>agent</c>: the tool-using loop (model -> tool calls -> effects -> model), expanded at run time.
+/// Nodes run in the order listed; each gets the user's request and the previous node's answer.
+/// </summary>
+public sealed record PolicyNode
+{
+    public required string Id { get; set; }
+    public required string Kind { get; set; }
+    public string? Role { get; set; }
+    public string? Prompt { get; set; }
+    public ModelRequirements? Requires { get; set; }
+}
+
+/// <summary>What a model must offer to serve a node.</summary>
+public sealed record ModelRequirements
+{
+    public double MinQuality { get; set; }
+    public IReadOnlyList<string> Tags { get; set; } = [];
+}
+
+public static class NodeKinds
+{
+    public const string Model = "model";
+    public const string Agent = "agent";
+    public const string Effect = "effect";
+}

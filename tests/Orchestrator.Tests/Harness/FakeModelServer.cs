@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Orchestrator.Tests.Harness;
+
+/// <summary>
+/// A small OpenAI-compatible chat-completions server on 127.0.0.1 (real Kestrel, real HTTP) that a test
+/// can tell to answer, be slow, fail with a status, return garbage, or call tools.
+/// </summary>
+public sealed class FakeModelServer : IAsyncDisposable
+{
+    readonly WebApplication _app;
+    readonly ConcurrentQueue<Behavior> _script = new();
+    int _calls;
+
+    FakeModelServer(WebApplication app) => _app = app;
+
+    public static async Task<FakeModelServer> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var server = new FakeModelServer(app);
+        app.MapPost("/v1/chat/completions", server.HandleAsync);
+        await app.StartAsync();
+        server.BaseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/v1";
+        return server;
+    }
+
+    /// <summary>The base URL as OpenAI SDKs take it (…/v1).</summary>
+    public string BaseUrl { get; private set; } = "";
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    /// <summary>Requests received, newest last (the parsed JSON bodies).</summary>
+    public ConcurrentQueue<JsonObject> Requests { get; } = new();
+
+    /// <summary>What to do when no scripted behavior is left.</summary>
+    public Behavior Default { get; set; } = Behavior.Reply("fake answer");
+
+    public void Then(params Behavior[] behaviors)
+    {
+        foreach (var behavior in behaviors)
+            _script.Enqueue(behavior);
+    }
+
+    async Task HandleAsync(HttpContext context)
+    {
+        Interlocked.Increment(ref _calls);
+        var body = await JsonNode.ParseAsync(context.Request.Body) as JsonObject ?? [];
+        Requests.Enqueue(body);
+        var behavior = _script.TryDequeue(out var next) ? next : Default;
+        if (behavior.Delay > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(behavior.Delay, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+        if (behavior.Status != 200)
+        {
+            context.Response.StatusCode = behavior.Status;
+            if (behavior.RetryAfter is { } retryAfter)
+                context.Response.Headers.RetryAfter = retryAfter;
+            await context.Response.WriteAsJsonAsync(new { error = new { message = "scripted failure", type = "server_error" } });
+            return;
+        }
+        if (behavior.Garbage)
+        {
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync("{\"this is\": not a completion");
+            return;
+        }
+        var model = body["model"]?.GetValue<string>() ?? "fake";
+        var message = new JsonObject { ["role"] = "assistant", ["content"] = behavior.Text };
+        if (behavior.ToolCall is { } call)
+        {
+            message["content"] = null;
+            message["tool_calls"] = new JsonArray(new JsonObject
+            {
+                ["id"] = "call_" + Calls,
+                ["type"] = "function",
+                ["function"] = new JsonObject { ["name"] = call.Name, ["arguments"] = call.Arguments },
+            });
+        }
+        var response = new JsonObject
+        {
+            ["id"] = "chatcmpl-" + Calls,
+            ["object"] = "chat.completion",
+            ["created"] = 1_700_000_000,
+            ["model"] = model,
+            ["choices"] = new JsonArray(new JsonObject
+            {
+                ["index"] = 0,
+                ["message"] = message,
+                ["finish_reason"] = behavior.ToolCall is null ? "stop" : "tool_calls",
+            }),
+            ["usage"] = new JsonObject { ["prompt_tokens"] = 11, ["completion_tokens"] = 7, ["total_tokens"] = 18 },
+        };
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(response.ToJsonString());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    public sealed record Behavior(int Status = 200, string? Text = null, TimeSpan Delay = default, bool Garbage = false, string? RetryAfter = null, (string Name, string Arguments)? ToolCall = null)
+    {
+        public static Behavior Reply(string text, TimeSpan delay = default) => new(Text: text, Delay: delay);
+        public static Behavior Fail(int status, string? retryAfter = null) => new(Status: status, RetryAfter: retryAfter);
+        public static Behavior Junk() => new(Garbage: true);
+        public static Behavior CallTool(string name, object arguments) => new(ToolCall: (name, JsonSerializer.Serialize(arguments)));
+    }
+}
