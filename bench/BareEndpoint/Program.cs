@@ -1,8 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-var builder = WebApplication.CreateSlimBuilder(args);
-builder.Logging.ClearProviders();
+// The baseline of bench/run.sh: the minimal API a newcomer writes (WebApplication.CreateBuilder, the
+// template's Warning level for ASP.NET Core logs) with one endpoint that reads the same JSON body as
+// /v1/act and answers 202 with a small JSON body. No auth, no store, no queue.
+var builder = WebApplication.CreateBuilder(args);
+builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, BareJson.Default));
 var app = builder.Build();
 

@@ -69,34 +69,28 @@ internal sealed class Admission(
             DeadlineAt = now.AddMilliseconds(act.DeadlineMs),
         };
 
-        bool committed;
-        try
-        {
-            committed = await writer.WriteAsync(JobWrites.Admit(job));
-        }
-        catch
-        {
-            queue.Unreserve();
-            throw;
-        }
-        if (!committed)
+        job.Admitted = act.Request;
+
+        // From here the worker owns the Job instance: the view is taken before it is queued.
+        var view = JobView.From(job, now);
+        var watch = act.Sync ? completions.Watch(job.Id) : null;
+        var committed = writer.WriteAsync(JobWrites.Admit(job));
+        // Queued before the row commits, so the run overlaps the commit: the writer applies writes in order and
+        // the worker's claim is guarded on the row, so a job whose row never lands is never claimed.
+        queue.Enqueue(new QueuedJob(job));
+        if (!await committed)
         {
             // Another request with the same idempotency key committed first: answer with its job.
-            queue.Unreserve();
+            if (watch is not null)
+                completions.Forget(job.Id, watch);
             var winner = await queries.FindByIdempotencyKeyAsync(caller.Tenant, act.IdempotencyKey!, CancellationToken.None);
             return winner is null
                 ? ActAnswer.Refused(Problems.For(Problems.Conflict, "The job could not be stored; retry."))
                 : await ReplayAsync(winner, act.Sync, cancellationToken);
         }
 
-        var tags = JobExecution.TagsOf(job);
-        telemetry.Accepted.Add(1, tags);
+        telemetry.Accepted.Add(1, JobExecution.TagsOf(job));
         telemetry.Count(job.Tenant, job.Principal, "jobs.accepted");
-
-        // From here the worker owns the Job instance: the view is taken before it is queued.
-        var view = JobView.From(job, now);
-        var watch = act.Sync ? completions.Watch(job.Id) : null;
-        queue.Enqueue(new QueuedJob(job));
         return watch is null
             ? ActAnswer.Accepted(view)
             : await AwaitAsync(job.Id, job.TraceId, job.DeadlineAt, watch, cancellationToken);

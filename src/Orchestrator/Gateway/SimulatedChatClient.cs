@@ -22,14 +22,17 @@ internal sealed class SimulatedChatClient(ModelEntry model, TimeProvider time) :
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var history = messages as IList<ChatMessage> ?? messages.ToList();
-        var random = options?.Seed is { } seed ? new Random(unchecked((int)(seed ^ (seed >> 32)))) : Random.Shared;
+        // Seeded per call, so a replay draws the same jitter and failures; drawn only when configured.
+        var random = model.LatencyJitterMs > 0 || model.FailureRate > 0
+            ? options?.Seed is { } seed ? new Random(unchecked((int)(seed ^ (seed >> 32)))) : Random.Shared
+            : null;
 
-        var latency = model.LatencyMs + (model.LatencyJitterMs > 0 ? random.Next(model.LatencyJitterMs + 1) : 0);
+        var latency = model.LatencyMs + (model.LatencyJitterMs > 0 ? random!.Next(model.LatencyJitterMs + 1) : 0);
         if (latency > 0)
             await Task.Delay(TimeSpan.FromMilliseconds(latency), time, cancellationToken);
         cancellationToken.ThrowIfCancellationRequested();
 
-        if (model.FailureRate > 0 && random.NextDouble() < model.FailureRate)
+        if (model.FailureRate > 0 && random!.NextDouble() < model.FailureRate)
             throw new ModelCallException(model.Id, ModelFailureClass.ServerError, $"Simulated failure of model '{model.Id}'.");
 
         var reply = options?.Tools is { Count: > 0 }

@@ -40,6 +40,12 @@ public sealed class Job
     public long? RunMs { get; set; }
     public bool Breached { get; set; }
 
+    /// <summary>The admitted request while the admitting process still holds it (not stored; <see cref="Request"/> is).</summary>
+    public Acting.ActRequest? Admitted { get; set; }
+
+    /// <summary>A copy of the row as it is now, for a write that must not see later changes.</summary>
+    internal Job Snapshot() => (Job)MemberwiseClone();
+
     public bool IsTerminal => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Canceled;
 }
 
@@ -67,10 +73,13 @@ internal sealed class JobConfiguration : IEntityTypeConfiguration<Job>
         job.Property(j => j.CurrentNode).HasMaxLength(100);
         job.Property(j => j.ErrorCode).HasMaxLength(64);
         job.Ignore(j => j.IsTerminal);
+        job.Ignore(j => j.Admitted);
 
         job.HasIndex(j => new { j.Tenant, j.IdempotencyKey }).IsUnique().HasFilter("\"IdempotencyKey\" IS NOT NULL");
         job.HasIndex(j => new { j.Tenant, j.Id });
         job.HasIndex(j => j.TraceId);
-        job.HasIndex(j => j.Status);
+        // Only unfinished jobs are looked up by status (recovery at start-up), so only they are indexed:
+        // the index stays as small as the work in flight, and finished rows leave it.
+        job.HasIndex(j => j.Status).HasFilter("\"Status\" IN ('accepted', 'running', 'awaiting_approval')");
     }
 }

@@ -52,11 +52,15 @@ internal sealed class JobExecution(
             job.CurrentNode = null;
             job.ErrorCode = null;
             job.ErrorMessage = null;
-            if (!await writer.WriteAsync(JobWrites.Claim(job, expected)))
+            // The claim is committed while the job already runs: the writer applies writes in order, so the
+            // claim lands before anything the run writes, and the run awaits it before any side effect and
+            // before it ends. If it lost (a cancel got there first), the run is stopped and its outcome dropped.
+            var claim = writer.WriteAsync(JobWrites.Claim(job, expected));
+            _ = claim.ContinueWith(static (claimed, state) =>
             {
-                log.LogDebug("Job {JobId} was no longer {Status} when claimed; another party took it", job.Id, expected);
-                return;
-            }
+                if (claimed.IsCompletedSuccessfully && !claimed.Result)
+                    ((RunHandle)state!).RequestCancel();
+            }, handle, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             var tags = TagsOf(job);
             telemetry.QueueWait.Record(job.QueueMs.Value, tags);
             telemetry.Latency(job.Tenant, job.Principal, "queueMs", job.QueueMs.Value);
@@ -68,10 +72,15 @@ internal sealed class JobExecution(
             {
                 try
                 {
-                    outcome = await RunWithRetryAsync(job, linked.Token);
+                    outcome = await RunWithRetryAsync(new JobRun(job, claim), linked.Token);
                 }
                 catch (OperationCanceledException) when (linked.IsCancellationRequested)
                 {
+                    if (!await claim)
+                    {
+                        log.LogDebug("Job {JobId} was no longer {Status} when claimed; another party took it", job.Id, expected);
+                        return;
+                    }
                     if (handle.CancelRequested)
                         outcome = JobOutcome.Canceled("The job was canceled while running.");
                     else if (deadline.IsCancellationRequested)
@@ -87,11 +96,27 @@ internal sealed class JobExecution(
                 if (outcome.ErrorCode is not null)
                     activity?.SetStatus(ActivityStatusCode.Error, outcome.ErrorCode);
             }
-            await FinishAsync(job, JobStatus.Running, outcome);
+            // The end commits behind the worker, which takes its next job now: a job that stopped running
+            // holds no worker while its row is written. The write is queued here, after the claim, and is
+            // guarded on 'running', so it lands only if the claim did.
+            _ = EndAsync(job, outcome);
         }
         finally
         {
             running.End(job.Id, handle);
+        }
+    }
+
+    async Task EndAsync(Job job, JobOutcome outcome)
+    {
+        try
+        {
+            await FinishAsync(job, JobStatus.Running, outcome);
+        }
+        catch (Exception error)
+        {
+            // The row stays running; the next start runs the job again.
+            log.LogError(error, "Could not record the end of job {JobId}", job.Id);
         }
     }
 
@@ -103,16 +128,16 @@ internal sealed class JobExecution(
 
     public Task<bool> ExpireAsync(Job job) => FinishAsync(job, job.Status, DeadlineInQueue);
 
-    async Task<JobOutcome> RunWithRetryAsync(Job job, CancellationToken cancellationToken)
+    async Task<JobOutcome> RunWithRetryAsync(JobRun run, CancellationToken cancellationToken)
     {
         var pipeline = pipelines.GetPipeline<JobOutcome>(JobRetry.PipelineKey);
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
-        context.Properties.Set(JobRetry.JobKey, job);
+        context.Properties.Set(JobRetry.JobKey, run.Job);
         try
         {
             return await pipeline.ExecuteAsync(
-                static (ctx, state) => new ValueTask<JobOutcome>(state.AttemptAsync(state.Job, ctx.CancellationToken)),
-                context, (Job: job, AttemptAsync: (Func<Job, CancellationToken, Task<JobOutcome>>)AttemptAsync));
+                static (ctx, state) => new ValueTask<JobOutcome>(state.Self.AttemptAsync(state.Run, ctx.CancellationToken)),
+                context, (Self: this, Run: run));
         }
         finally
         {
@@ -120,12 +145,13 @@ internal sealed class JobExecution(
         }
     }
 
-    async Task<JobOutcome> AttemptAsync(Job job, CancellationToken cancellationToken)
+    async Task<JobOutcome> AttemptAsync(JobRun run, CancellationToken cancellationToken)
     {
+        var job = run.Job;
         await using var scope = scopes.CreateAsyncScope();
         try
         {
-            return await scope.ServiceProvider.GetRequiredService<WorkflowRunner>().RunAsync(job, cancellationToken);
+            return await scope.ServiceProvider.GetRequiredService<WorkflowRunner>().RunAsync(run, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -17,3 +17,9 @@ internal sealed record JobOutcome(
     public static JobOutcome Failed(string code, string message, bool transient = false) =>
         new(JobStatus.Failed, ErrorCode: code, ErrorMessage: message, Transient: transient);
 }
+
+/// <summary>
+/// A job on its worker. <see cref="Claimed"/> completes when the claim is committed (true) or lost (false):
+/// anything with a side effect, and the job's end, waits for it.
+/// </summary>
+internal sealed record JobRun(Job Job, Task<bool> Claimed);

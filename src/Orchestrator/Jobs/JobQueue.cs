@@ -15,9 +15,12 @@ internal sealed class JobQueue
 {
     readonly ConcurrentQueue<QueuedJob>[] _lanes = [new(), new(), new()];
     readonly ConcurrentDictionary<string, QueuedJob> _queued = new(StringComparer.Ordinal);
+    readonly PriorityQueue<QueuedJob, DateTime> _deadlines = new();
+    readonly Lock _deadlineGate = new();
     readonly SemaphoreSlim _signal = new(0);
     readonly int[] _weights;
     readonly int[] _current = new int[3];
+    readonly int[] _depth = new int[3];
     readonly Lock _pick = new();
     readonly int _capacity;
     readonly TimeSpan _maxRetryAfter;
@@ -35,9 +38,9 @@ internal sealed class JobQueue
         _drain = new DrainRate(time);
         telemetry.ObserveGauge<int>("orchestrator.queue.depth", () =>
         [
-            new Measurement<int>(_lanes[0].Count, new KeyValuePair<string, object?>("priority", "high")),
-            new Measurement<int>(_lanes[1].Count, new KeyValuePair<string, object?>("priority", "normal")),
-            new Measurement<int>(_lanes[2].Count, new KeyValuePair<string, object?>("priority", "low")),
+            new Measurement<int>(Volatile.Read(ref _depth[0]), new KeyValuePair<string, object?>("priority", "high")),
+            new Measurement<int>(Volatile.Read(ref _depth[1]), new KeyValuePair<string, object?>("priority", "normal")),
+            new Measurement<int>(Volatile.Read(ref _depth[2]), new KeyValuePair<string, object?>("priority", "low")),
         ], "{job}", "Accepted jobs waiting in each priority lane.");
     }
 
@@ -46,7 +49,8 @@ internal sealed class JobQueue
     /// <summary>Accepted jobs not yet started (including reservations being committed).</summary>
     public int Held => Volatile.Read(ref _held);
 
-    public (int High, int Normal, int Low) Depth => (_lanes[0].Count, _lanes[1].Count, _lanes[2].Count);
+    /// <summary>Jobs waiting in each lane (those canceled or expired in place no longer count).</summary>
+    public (int High, int Normal, int Low) Depth => (Volatile.Read(ref _depth[0]), Volatile.Read(ref _depth[1]), Volatile.Read(ref _depth[2]));
 
     public double DrainPerSecond => _drain.PerSecond();
 
@@ -70,6 +74,9 @@ internal sealed class JobQueue
     public void Enqueue(QueuedJob job)
     {
         _queued[job.Id] = job;
+        Interlocked.Increment(ref _depth[(int)job.Priority]);
+        lock (_deadlineGate)
+            _deadlines.Enqueue(job, job.DeadlineAt);
         _lanes[(int)job.Priority].Enqueue(job);
         _signal.Release();
     }
@@ -82,15 +89,14 @@ internal sealed class JobQueue
     }
 
     /// <summary>Waits for the next job by lane weight; the caller owns it (it left the queue).</summary>
-    public async ValueTask<QueuedJob> DequeueAsync(CancellationToken cancellationToken)
+    public async ValueTask<Job> DequeueAsync(CancellationToken cancellationToken)
     {
         while (true)
         {
             await _signal.WaitAsync(cancellationToken);
-            if (TryTake(out var job) && job.TryLeave())
+            if (TryTake(out var queued) && queued.TryLeave() is { } job)
             {
-                _queued.TryRemove(job.Id, out _);
-                Interlocked.Decrement(ref _held);
+                Left(queued);
                 _drain.Record();
                 return job;
             }
@@ -98,27 +104,52 @@ internal sealed class JobQueue
         }
     }
 
-    /// <summary>Takes a queued job out (cancel, deadline); false when a worker already took it.</summary>
-    public bool TryRemove(string jobId, out QueuedJob? job)
+    /// <summary>Takes a queued job out (a cancel); null when it is not queued here (a worker took it, or it never was).</summary>
+    public Job? TryRemove(string jobId)
     {
-        if (_queued.TryGetValue(jobId, out job) && job.TryLeave())
+        if (_queued.TryGetValue(jobId, out var queued) && queued.TryLeave() is { } job)
         {
-            _queued.TryRemove(jobId, out _);
-            Interlocked.Decrement(ref _held);
-            return true;
+            Left(queued);
+            return job;
         }
-        job = null;
-        return false;
+        return null;
     }
 
-    /// <summary>Jobs still queued whose deadline is at or before <paramref name="now"/>.</summary>
-    public List<string> Expired(DateTime now)
+    /// <summary>
+    /// Takes out the queued jobs whose deadline is at or before <paramref name="now"/>: a peek at the earliest
+    /// deadline when none is due, so the sweep costs nothing however long the queue is.
+    /// </summary>
+    public List<Job> TakeExpired(DateTime now)
     {
-        var expired = new List<string>();
-        foreach (var (id, job) in _queued)
-            if (job.DeadlineAt <= now)
-                expired.Add(id);
+        var expired = new List<Job>();
+        lock (_deadlineGate)
+        {
+            while (_deadlines.TryPeek(out var queued, out var at) && at <= now)
+            {
+                _deadlines.Dequeue();
+                if (queued.TryLeave() is { } job)
+                {
+                    Left(queued);
+                    expired.Add(job);
+                }
+            }
+            // Jobs that left by other ways stay in the heap until their deadline (as small shells, see
+            // QueuedJob.TryLeave); rebuild it when they outnumber the live ones, so it stays near the queue's size.
+            if (_deadlines.Count > 1024 && _deadlines.Count > 2 * _queued.Count)
+            {
+                _deadlines.Clear();
+                foreach (var live in _queued.Values)
+                    _deadlines.Enqueue(live, live.DeadlineAt);
+            }
+        }
         return expired;
+    }
+
+    void Left(QueuedJob queued)
+    {
+        _queued.TryRemove(queued.Id, out _);
+        Interlocked.Decrement(ref _depth[(int)queued.Priority]);
+        Interlocked.Decrement(ref _held);
     }
 
     /// <summary>Seconds a refused caller should wait: the queue's depth over its observed drain rate.</summary>
@@ -199,15 +230,18 @@ internal sealed class JobQueue
     }
 }
 
-/// <summary>A job in a lane. Exactly one of a worker, a cancel or the deadline sweep takes it out.</summary>
+/// <summary>
+/// A job in a lane. Exactly one of a worker, a cancel or the deadline sweep takes it out, and takes the
+/// job with it: what is left is a small shell, cheap to keep in the deadline heap until its time.
+/// </summary>
 internal sealed class QueuedJob(Job job)
 {
-    int _left;
+    Job? _job = job;
 
-    public Job Job { get; } = job;
-    public string Id => Job.Id;
-    public JobPriority Priority => Job.Priority;
-    public DateTime DeadlineAt => Job.DeadlineAt;
+    public string Id { get; } = job.Id;
+    public JobPriority Priority { get; } = job.Priority;
+    public DateTime DeadlineAt { get; } = job.DeadlineAt;
 
-    public bool TryLeave() => Interlocked.Exchange(ref _left, 1) == 0;
+    /// <summary>The job, to the one caller that takes it out; null to everyone after.</summary>
+    public Job? TryLeave() => Interlocked.Exchange(ref _job, null);
 }

@@ -57,10 +57,10 @@ internal sealed class JobWorkers(
     {
         while (!stoppingToken.IsCancellationRequested)
         {
-            QueuedJob queued;
+            Job job;
             try
             {
-                queued = await queue.DequeueAsync(stoppingToken);
+                job = await queue.DequeueAsync(stoppingToken);
             }
             catch (OperationCanceledException)
             {
@@ -68,16 +68,16 @@ internal sealed class JobWorkers(
             }
             try
             {
-                await execution.RunAsync(queued.Job, stoppingToken);
+                await execution.RunAsync(job, stoppingToken);
             }
             catch (Exception error) when (!stoppingToken.IsCancellationRequested)
             {
                 // A broken store or a bug; the row stays as it was and the next start retries it.
-                log.LogError(error, "Worker failed on job {JobId}", queued.Id);
+                log.LogError(error, "Worker failed on job {JobId}", job.Id);
             }
             catch (Exception error)
             {
-                log.LogInformation(error, "Worker stopped while on job {JobId}", queued.Id);
+                log.LogInformation(error, "Worker stopped while on job {JobId}", job.Id);
             }
         }
     }
@@ -94,17 +94,15 @@ internal sealed class JobDeadlines(JobQueue queue, JobExecution execution, TimeP
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                foreach (var id in queue.Expired(time.GetUtcNow().UtcDateTime))
+                foreach (var job in queue.TakeExpired(time.GetUtcNow().UtcDateTime))
                 {
-                    if (!queue.TryRemove(id, out var queued))
-                        continue;
                     try
                     {
-                        await execution.ExpireAsync(queued!.Job);
+                        await execution.ExpireAsync(job);
                     }
                     catch (Exception error)
                     {
-                        log.LogError(error, "Could not fail expired job {JobId}", id);
+                        log.LogError(error, "Could not fail expired job {JobId}", job.Id);
                     }
                 }
             }

@@ -2,10 +2,13 @@ using Orchestrator.Storage;
 
 namespace Orchestrator.Jobs;
 
-/// <summary>The state transitions of a job, each a guarded write: it applies only if the row is still in the expected status.</summary>
+/// <summary>
+/// The state transitions of a job, each a guarded write: it applies only if the row is still in the expected
+/// status. Each write takes a snapshot of the job, because the worker goes on changing it while the write waits.
+/// </summary>
 internal static class JobWrites
 {
-    public static StoreWrite Admit(Job job) => new Insert<Job>(job, job.Id);
+    public static StoreWrite Admit(Job job) => new Insert<Job>(job.Snapshot());
 
     /// <summary>accepted (or running, after a crash) -> running, counting the attempt.</summary>
     public static StoreWrite Claim(Job job, JobStatus expected) => Update(job, expected,
@@ -25,6 +28,6 @@ internal static class JobWrites
 
     public static StoreWrite RequestCancel(Job job) => Update(job, job.Status, nameof(Job.CancelRequested));
 
-    static GuardedUpdate<Job, JobStatus> Update(Job job, JobStatus expected, params string[] properties) =>
-        new(job, job.Id, nameof(Job.Status), expected, properties);
+    static GuardedUpdate<Job> Update(Job job, JobStatus expected, params string[] properties) =>
+        new(job.Snapshot(), nameof(Job.Status), expected, properties);
 }

@@ -80,7 +80,7 @@ public static class JobsApi
             {
                 // Queued here: out of its lane and canceled at once. Not in a lane (just admitted, or a
                 // worker is claiming it): the guarded write decides between the cancel and the claim.
-                var target = queue.TryRemove(jobId, out var queued) ? queued!.Job : job;
+                var target = queue.TryRemove(jobId) ?? job;
                 if (await execution.FinishUnstartedAsync(target, JobOutcome.Canceled("The job was canceled before it started.")))
                     return TypedResults.Accepted($"/v1/jobs/{jobId}", JobView.From(target, time.GetUtcNow().UtcDateTime));
                 continue;

@@ -23,11 +23,8 @@ public sealed class StoreOptions
     [Range(1, 10_000)]
     public int MaxWriteBatch { get; set; } = 512;
 
-    /// <summary>SQLite <c>wal_autocheckpoint</c>: WAL pages after which a commit checkpoints inline. Kept high because
-    /// <see cref="CheckpointInterval"/> checkpoints in the background; it only bounds the WAL if that falls behind.</summary>
+    /// <summary>SQLite <c>wal_autocheckpoint</c>: WAL pages (4 KiB each) after which the writer's commit checkpoints.
+    /// Smaller means shorter but more frequent stalls of the writer (each checkpoint ends in an fsync).</summary>
     [Range(0, 1_000_000)]
-    public int WalAutoCheckpointPages { get; set; } = 20_000;
-
-    /// <summary>How often the SQLite WAL is checkpointed in the background (off the write path).</summary>
-    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(1);
+    public int WalAutoCheckpointPages { get; set; } = 250;
 }

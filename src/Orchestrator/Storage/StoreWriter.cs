@@ -40,78 +40,81 @@ internal sealed class StoreWriter(
     {
         var max = options.Value.MaxWriteBatch;
         var batch = new List<StoreWrite>(max);
+        var results = new List<bool>(max);
         var reader = _writes.Reader;
-        while (await reader.WaitToReadAsync(CancellationToken.None))
-        {
-            while (batch.Count < max && reader.TryRead(out var write))
-                batch.Add(write);
-            await CommitAsync(batch);
-            batch.Clear();
-        }
-    }
-
-    async Task CommitAsync(List<StoreWrite> batch)
-    {
+        StoreSession? session = null;
         try
         {
-            await using var db = await dbs.CreateDbContextAsync();
-            db.ChangeTracker.AutoDetectChangesEnabled = false;
-            await using var tx = await db.Database.BeginTransactionAsync();
-            var rows = new HashSet<(Type, string)>();
-            foreach (var write in batch)
+            while (await reader.WaitToReadAsync(CancellationToken.None))
             {
-                if (!rows.Add(write.Row))
+                while (batch.Count < max && reader.TryRead(out var write))
+                    batch.Add(write);
+                try
                 {
-                    // A second write to the same row: flush the first so they apply in order.
-                    await db.SaveChangesAsync();
-                    db.ChangeTracker.Clear();
-                    rows.Clear();
-                    rows.Add(write.Row);
+                    session ??= await StoreSession.OpenAsync(dbs);
+                    var steps = Coalesce(batch, session);
+                    await session.BeginAsync();
+                    foreach (var step in steps)
+                        results.Add(step.Write.Execute(session) > 0);
+                    await session.CommitAsync();
+                    for (var i = 0; i < steps.Count; i++)
+                        foreach (var write in steps[i].Writes)
+                            write.Complete(results[i]);
                 }
-                write.Apply(db);
+                catch (Exception error)
+                {
+                    log.LogError(error, "Store write batch of {Count} failed; none of it was committed", batch.Count);
+                    foreach (var write in batch)
+                        write.Fail(error);
+                    // Start over on a fresh connection: the old one may be what broke.
+                    if (session is not null)
+                        await DisposeQuietlyAsync(session);
+                    session = null;
+                }
+                batch.Clear();
+                results.Clear();
             }
-            await db.SaveChangesAsync();
-            await tx.CommitAsync();
-            foreach (var write in batch)
-                write.Complete(true);
         }
-        catch (DbUpdateException error) when (batch.Count > 1 && StoreErrors.IsLostGuard(error))
+        finally
         {
-            // One write lost its guard (or broke a unique key) and took the batch down with it:
-            // commit them one by one so only that one reports it.
-            foreach (var write in batch)
-                await CommitOneAsync(write);
-        }
-        catch (DbUpdateException error) when (StoreErrors.IsLostGuard(error))
-        {
-            batch[0].Complete(false);
-        }
-        catch (Exception error)
-        {
-            log.LogError(error, "Store write batch of {Count} failed", batch.Count);
-            foreach (var write in batch)
-                write.Fail(error);
+            if (session is not null)
+                await DisposeQuietlyAsync(session);
         }
     }
 
-    async Task CommitOneAsync(StoreWrite write)
+    /// <summary>
+    /// Folds writes to the same row into one where the first leaves the row as the next expects it (a job's
+    /// admission, claim and end arriving in one batch become a single insert). Writes to other rows in between
+    /// do not touch that row, so the order that matters is kept.
+    /// </summary>
+    static List<(StoreWrite Write, List<StoreWrite> Writes)> Coalesce(List<StoreWrite> batch, StoreSession session)
+    {
+        var steps = new List<(StoreWrite Write, List<StoreWrite> Writes)>(batch.Count);
+        var lastByRow = new Dictionary<(Type, string), int>();
+        foreach (var write in batch)
+        {
+            var row = session.RowOf(write.Entity);
+            if (lastByRow.TryGetValue(row, out var at) && steps[at].Write.FollowedBy(write, session) is { } merged)
+            {
+                steps[at].Writes.Add(write);
+                steps[at] = (merged, steps[at].Writes);
+                continue;
+            }
+            lastByRow[row] = steps.Count;
+            steps.Add((write, [write]));
+        }
+        return steps;
+    }
+
+    async Task DisposeQuietlyAsync(StoreSession session)
     {
         try
         {
-            await using var db = await dbs.CreateDbContextAsync();
-            db.ChangeTracker.AutoDetectChangesEnabled = false;
-            write.Apply(db);
-            await db.SaveChangesAsync();
-            write.Complete(true);
-        }
-        catch (DbUpdateException error) when (StoreErrors.IsLostGuard(error))
-        {
-            write.Complete(false);
+            await session.DisposeAsync();
         }
         catch (Exception error)
         {
-            log.LogError(error, "Store write failed");
-            write.Fail(error);
+            log.LogWarning(error, "Closing the writer's connection failed");
         }
     }
 }

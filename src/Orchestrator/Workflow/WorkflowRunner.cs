@@ -10,9 +10,10 @@ namespace Orchestrator.Workflow;
 /// <summary>Runs a job's intent: the policy's nodes in order, each model node through the gateway.</summary>
 internal sealed class WorkflowRunner(IntentCatalog intents, ModelGateway gateway)
 {
-    public async Task<JobOutcome> RunAsync(Job job, CancellationToken cancellationToken)
+    public async Task<JobOutcome> RunAsync(JobRun run, CancellationToken cancellationToken)
     {
-        var request = JsonSerializer.Deserialize(job.Request, OrchestratorJson.Default.ActRequest)!;
+        var job = run.Job;
+        var request = job.Admitted ?? JsonSerializer.Deserialize(job.Request, OrchestratorJson.Default.ActRequest)!;
         if (intents.Find(job.Intent) is not { } policy)
             return JobOutcome.Failed(Problems.ValidationFailed, $"Intent '{job.Intent}' has no policy on this node.");
 

@@ -118,7 +118,8 @@ namespace Orchestrator.Storage.Migrations
 
                     b.HasKey("Id");
 
-                    b.HasIndex("Status");
+                    b.HasIndex("Status")
+                        .HasFilter("\"Status\" IN ('accepted', 'running', 'awaiting_approval')");
 
                     b.HasIndex("TraceId");
 

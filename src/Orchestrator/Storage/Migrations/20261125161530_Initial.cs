@@ -50,7 +50,8 @@ namespace Orchestrator.Storage.Migrations
             migrationBuilder.CreateIndex(
                 name: "IX_Jobs_Status",
                 table: "Jobs",
-                column: "Status");
+                column: "Status",
+                filter: "\"Status\" IN ('accepted', 'running', 'awaiting_approval')");
 
             migrationBuilder.CreateIndex(
                 name: "IX_Jobs_Tenant_Id",

@@ -11,7 +11,7 @@ using Orchestrator.Storage;
 namespace Orchestrator.Storage.Migrations
 {
     [DbContext(typeof(OrchestratorDb))]
-    [Migration("20261125145640_Initial")]
+    [Migration("20261125161530_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -121,7 +121,8 @@ namespace Orchestrator.Storage.Migrations
 
                     b.HasKey("Id");
 
-                    b.HasIndex("Status");
+                    b.HasIndex("Status")
+                        .HasFilter("\"Status\" IN ('accepted', 'running', 'awaiting_approval')");
 
                     b.HasIndex("TraceId");
 
