@@ -15,9 +15,12 @@ namespace Orchestrator;
 [JsonSerializable(typeof(JobView))]
 [JsonSerializable(typeof(JobPage))]
 [JsonSerializable(typeof(JobOutput))]
+[JsonSerializable(typeof(IReadOnlyList<NodeRouting>))]
 [JsonSerializable(typeof(IntentPolicy))]
 [JsonSerializable(typeof(Dictionary<string, object?>))]
 [JsonSerializable(typeof(Hosting.HealthView))]
 [JsonSerializable(typeof(Telemetry.TelemetryView))]
+[JsonSerializable(typeof(Gateway.ModelList))]
+[JsonSerializable(typeof(Gateway.ModelView))]
 [JsonSerializable(typeof(JsonElement))]
 public sealed partial class OrchestratorJson : JsonSerializerContext;

@@ -22,6 +22,7 @@ var app = builder.Build();
 
 await app.PrepareStoreAsync();
 app.LoadPolicies();
+app.LoadModels();
 
 app.UseHosting();
 app.UseRequestLogging();
@@ -32,6 +33,7 @@ app.UseMiddleware<BodyLimits>();
 app.MapHealth();
 app.MapActing().RequireAuthorization().WithBodyLimit(app.Configuration);
 app.MapJobs().RequireAuthorization();
+app.MapModels().RequireAuthorization();
 app.MapDiag();
 
 app.Run();

@@ -61,7 +61,7 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
                 Error("routing.strategy", $"routing.strategy must be one of {string.Join(", ", RoutingStrategies.All)}.");
             if (routing.Models is { } models)
             {
-                var unknown = models.Where(m => gateway.Catalog.All(c => c.Id != m)).ToList();
+                var unknown = models.Where(m => gateway.Models.All(c => c.Id != m)).ToList();
                 if (unknown.Count > 0)
                     Error("routing.models", $"Unknown model(s): {string.Join(", ", unknown)}; see GET /v1/models.");
                 else if (models.Count == 0)

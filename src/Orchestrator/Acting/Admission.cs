@@ -24,6 +24,7 @@ internal sealed class Admission(
     JobCompletions completions,
     TimeProvider time,
     OrchestratorTelemetry telemetry,
+    Gateway.ModelGateway gateway,
     IOptions<ActingOptions> options)
 {
     public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken)
@@ -134,7 +135,7 @@ internal sealed class Admission(
             return ActAnswer.Done(JobView.From(job, time.GetUtcNow().UtcDateTime));
         var code = job.ErrorCode ?? (job.Status == JobStatus.Canceled ? Problems.Canceled : Problems.Internal);
         return ActAnswer.Refused(Problems.For(code, job.ErrorMessage, extensions: JobFields(job.Id, job.TraceId)),
-            retryAfterSeconds: code == Problems.ModelUnavailable ? 1 : null);
+            retryAfterSeconds: code == Problems.ModelUnavailable ? (int)gateway.RetryAfter().TotalSeconds : null);
     }
 
     static KeyValuePair<string, object?>[] JobFields(string jobId, string traceId) =>

@@ -34,7 +34,7 @@ public sealed record RoutingDecision(
 public sealed record RoutingCandidate(string ModelId, double Score, string Status, int Rank, string Reason);
 
 /// <summary>One call made while serving the decision, in order (fallbacks and hedges included).</summary>
-public sealed record RoutingAttempt(string ModelId, string Outcome, long LatencyMs, string? Failure = null, bool Hedge = false);
+public sealed record RoutingAttempt(string ModelId, string Outcome, long LatencyMs, string? Failure = null, bool Hedge = false, string? Error = null);
 
 /// <summary>No candidate could serve the call (none healthy, or all failed).</summary>
 public sealed class ModelUnavailableException(string message, TimeSpan retryAfter, RoutingDecision decision) : Exception(message)

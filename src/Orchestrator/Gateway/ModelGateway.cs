@@ -1,50 +1,189 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Registry;
+using Polly.Timeout;
 
 namespace Orchestrator.Gateway;
 
-/// <summary>Routes a model call to a model of the catalog and accounts its cost.</summary>
-internal sealed class ModelGateway(ModelClients clients, IOptions<ModelOptions> options, TimeProvider time)
+/// <summary>
+/// Routes a model call: filters the catalog by the request and node requirements, skips quarantined
+/// models, ranks the rest by the strategy, then calls them in order (each through its own resilience
+/// pipeline) until one answers, optionally hedging the first with the second. Records the whole decision.
+/// </summary>
+internal sealed class ModelGateway(
+    ModelCatalog catalog,
+    IOptions<GatewayOptions> options,
+    ResiliencePipelineProvider<string> pipelines,
+    GatewayTelemetry telemetry,
+    TimeProvider time)
 {
-    readonly IReadOnlyList<ModelEntry> _catalog = options.Value.Catalog;
+    public const string HedgingPipeline = "gateway-hedging";
+    internal static readonly ResiliencePropertyKey<TimeSpan> HedgeDelayKey = new("orchestrator.hedge.delay");
+    internal static readonly ResiliencePropertyKey<Func<ResilienceContext, ValueTask<Outcome<Attempt>>>> HedgeKey = new("orchestrator.hedge.action");
 
-    public IReadOnlyList<ModelEntry> Catalog => _catalog;
+    public IReadOnlyList<CatalogModel> Models => catalog.All;
 
     public async Task<ModelReply> CompleteAsync(ModelCall call, CancellationToken cancellationToken)
     {
-        var candidates = _catalog
-            .Where(m => call.Routing.Models is not { Count: > 0 } allow || allow.Contains(m.Id))
-            .Where(m => call.Routing.Requires is null || m.Quality >= call.Routing.Requires.MinQuality)
-            .ToList();
-        var ranked = candidates.Select((m, i) => new RoutingCandidate(m.Id, 1.0, "healthy", i + 1, "in catalog order")).ToList();
-        var attempts = new List<RoutingAttempt>();
-        ModelCallException? rejected = null;
-        foreach (var model in candidates)
+        var strategy = call.Routing.Strategy;
+        var (ranked, candidates) = Candidates(call);
+        var attempts = new ConcurrentQueue<Attempt>();
+        if (ranked.Count == 0)
+            throw Unavailable(call, strategy, candidates, attempts, "No model can serve this call: every candidate is quarantined or filtered out.");
+
+        for (var i = 0; i < ranked.Count;)
         {
-            var started = time.GetTimestamp();
+            var hedge = call.Routing.Hedge && i + 1 < ranked.Count;
+            var result = hedge
+                ? await HedgedAsync(ranked[i], ranked[i + 1], call, attempts, cancellationToken)
+                : await CallAsync(ranked[i], call, hedged: false, attempts, cancellationToken);
+            if (result.Response is { } response)
+            {
+                var usage = attempts.Aggregate(JobUsage.None, (sum, a) => sum.Add(a.Usage));
+                return new ModelReply(response.Messages[^1], result.ModelId, usage,
+                    Decision(strategy, result.ModelId, candidates, attempts, hedge));
+            }
+            telemetry.Fallback(ranked[i].Id);
+            i += hedge ? 2 : 1;
+        }
+
+        // Every model refused the request itself: another try would be refused too.
+        var tried = attempts.Where(a => !a.Canceled).ToList();
+        if (tried.Count > 0 && tried.All(a => a.Failure == ModelFailureClass.Rejected))
+            throw tried[^1].Error!;
+        throw Unavailable(call, strategy, candidates, attempts, "Every candidate model failed; see the routing decision.");
+    }
+
+    /// <summary>The catalog sorted into ranked candidates and the decision's view of every model.</summary>
+    (List<CatalogModel> Ranked, List<RoutingCandidate> Candidates) Candidates(ModelCall call)
+    {
+        var strategy = call.Routing.Strategy;
+        var requires = call.Routing.Requires;
+        var skipped = new List<RoutingCandidate>();
+        var eligible = new List<(CatalogModel Model, HealthSnapshot Health)>();
+        foreach (var model in catalog.All)
+        {
+            var health = model.Health.Snapshot();
+            var status = model.Status(health);
+            string? reason = null;
+            if (call.Routing.Models is { Count: > 0 } allowed && !allowed.Contains(model.Id))
+                reason = "not in routing.models";
+            else if (requires is not null && model.Entry.Quality < requires.MinQuality)
+                reason = $"quality {model.Entry.Quality:0.##} is below the required {requires.MinQuality:0.##}";
+            else if (requires?.Tags.FirstOrDefault(t => !model.Entry.Tags.Contains(t)) is { } missing)
+                reason = $"lacks tag '{missing}'";
+            else if (model.QuarantinedByOperator)
+                reason = "quarantined by an operator";
+            else if (model.CircuitName == "open")
+                reason = $"circuit open (quarantined) until {model.OpenUntil:O}";
+            if (reason is null)
+                eligible.Add((model, health));
+            else
+                skipped.Add(new RoutingCandidate(model.Id, RoutingStrategies.Score(strategy, model.Entry, health), status, 0, "skipped: " + reason));
+        }
+        var ranked = RoutingStrategies.Rank(strategy, eligible).ToList();
+        var candidates = ranked.Select((c, i) => new RoutingCandidate(
+                c.Model.Id, RoutingStrategies.Score(strategy, c.Model.Entry, c.Health), c.Model.Status(c.Health), i + 1,
+                (i == 0 ? "first choice: " : "fallback: ") + RoutingStrategies.Why(strategy, c.Model.Entry, c.Health)))
+            .Concat(skipped)
+            .ToList();
+        return (ranked.Select(c => c.Model).ToList(), candidates);
+    }
+
+    async Task<Attempt> HedgedAsync(
+        CatalogModel primary, CatalogModel second, ModelCall call, ConcurrentQueue<Attempt> attempts, CancellationToken cancellationToken)
+    {
+        var gateway = options.Value;
+        var p95 = primary.Health.Snapshot().P95Ms;
+        var delay = p95 is { } ms ? TimeSpan.FromMilliseconds(ms) : gateway.HedgeDefaultDelay;
+        if (delay < gateway.HedgeMinDelay)
+            delay = gateway.HedgeMinDelay;
+
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(HedgeDelayKey, delay);
+        context.Properties.Set(HedgeKey, async hedgeContext =>
+        {
+            telemetry.Hedge(second.Id);
+            return Outcome.FromResult(await CallAsync(second, call, hedged: true, attempts, hedgeContext.CancellationToken));
+        });
+        try
+        {
+            var outcome = await pipelines.GetPipeline<Attempt>(HedgingPipeline).ExecuteOutcomeAsync(
+                static async (ctx, state) => Outcome.FromResult(
+                    await state.Self.CallAsync(state.Primary, state.Call, hedged: false, state.Attempts, ctx.CancellationToken)),
+                context, (Self: this, Primary: primary, Call: call, Attempts: attempts));
+            cancellationToken.ThrowIfCancellationRequested();
+            return outcome.Result ?? Attempt.Failed(primary.Id, null, 0);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>One model through its pipeline. Never throws for a model failure: the attempt says what happened.</summary>
+    async Task<Attempt> CallAsync(CatalogModel model, ModelCall call, bool hedged, ConcurrentQueue<Attempt> attempts, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        Attempt attempt;
+        try
+        {
+            await model.Slots.WaitAsync(cancellationToken);
             try
             {
-                var response = await clients[model.Id].GetResponseAsync(call.Messages, ChatOptionsFor(call), cancellationToken);
-                attempts.Add(new RoutingAttempt(model.Id, "succeeded", Elapsed(started)));
-                return new ModelReply(response.Messages[^1], model.Id, UsageOf(model, response.Usage),
-                    new RoutingDecision(call.Routing.Strategy, model.Id, ranked, attempts));
+                var response = await model.Pipeline.ExecuteAsync(
+                    static (state, ct) => new ValueTask<ChatResponse>(state.Client.GetResponseAsync(state.Messages, state.Options, ct)),
+                    (model.Client, call.Messages, Options: ChatOptionsFor(call)), cancellationToken);
+                attempt = Attempt.Succeeded(model.Id, response, Elapsed(started), UsageOf(model.Entry, response.Usage), hedged);
             }
-            catch (ModelCallException error)
+            finally
             {
-                attempts.Add(new RoutingAttempt(model.Id, "failed", Elapsed(started), ModelFailureClasses.Of(error.Failure)));
-                if (error.Failure == ModelFailureClass.Rejected)
-                    rejected ??= error;
+                model.Slots.Release();
             }
         }
-        // Every model refused the request itself: another model or a later try would refuse it too.
-        if (rejected is not null && attempts.All(a => a.Failure == ModelFailureClasses.Of(ModelFailureClass.Rejected)))
-            throw rejected;
-        throw new ModelUnavailableException(
-            candidates.Count == 0 ? "No model in the catalog matches the request." : "Every candidate model failed.",
-            TimeSpan.FromSeconds(1),
-            new RoutingDecision(call.Routing.Strategy, null, ranked, attempts));
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // A hedge that lost, or a job that ended. A provider may still bill the prompt: it is counted as sent.
+            attempt = Attempt.CanceledAfter(model.Id, Elapsed(started), EstimatedPrompt(model.Entry, call), hedged);
+            attempts.Enqueue(attempt);
+            throw;
+        }
+        catch (ModelCallException error)
+        {
+            attempt = Attempt.Failed(model.Id, error, Elapsed(started), hedged);
+        }
+        catch (TimeoutRejectedException error)
+        {
+            attempt = Attempt.Failed(model.Id, new ModelCallException(model.Id, ModelFailureClass.Timeout,
+                $"Model '{model.Id}' did not answer within {model.Entry.Timeout}.", inner: error), Elapsed(started), hedged);
+        }
+        catch (BrokenCircuitException)
+        {
+            attempt = Attempt.CircuitOpen(model.Id, Elapsed(started), hedged);
+        }
+        attempts.Enqueue(attempt);
+        return attempt;
     }
+
+    ModelUnavailableException Unavailable(
+        ModelCall call, string strategy, List<RoutingCandidate> candidates, IEnumerable<Attempt> attempts, string message) =>
+        new(message, RetryAfter(), Decision(strategy, null, candidates, attempts, call.Routing.Hedge));
+
+    /// <summary>When it is worth trying again: when the first quarantined model may be probed, and at least a second.</summary>
+    public TimeSpan RetryAfter()
+    {
+        var now = time.GetUtcNow();
+        var reopen = catalog.All.Where(m => m.OpenUntil is not null).Select(m => m.OpenUntil!.Value - now)
+            .Where(t => t > TimeSpan.Zero).DefaultIfEmpty(TimeSpan.FromSeconds(1)).Min();
+        return reopen < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(Math.Ceiling(reopen.TotalSeconds));
+    }
+
+    static RoutingDecision Decision(string strategy, string? chosen, List<RoutingCandidate> candidates, IEnumerable<Attempt> attempts, bool hedged) =>
+        new(strategy, chosen, candidates, attempts.Select(a => a.ToRecord()).ToList(), hedged);
 
     static ChatOptions ChatOptionsFor(ModelCall call) => new()
     {
@@ -59,7 +198,42 @@ internal sealed class ModelGateway(ModelClients clients, IOptions<ModelOptions> 
     {
         var input = usage?.InputTokenCount ?? 0;
         var output = usage?.OutputTokenCount ?? 0;
-        return new JobUsage(input, output,
-            Math.Round((input * model.CostPer1kInputUsd + output * model.CostPer1kOutputUsd) / 1000m, 8));
+        return new JobUsage(input, output, Cost(model, input, output));
     }
+
+    static JobUsage EstimatedPrompt(ModelEntry model, ModelCall call)
+    {
+        long chars = call.Messages.Sum(m => (long)(m.Text?.Length ?? 0));
+        var input = Math.Max(1, (chars + 3) / 4);
+        return new JobUsage(input, 0, Cost(model, input, 0));
+    }
+
+    static decimal Cost(ModelEntry model, long input, long output) =>
+        Math.Round((input * model.CostPer1kInputUsd + output * model.CostPer1kOutputUsd) / 1000m, 8);
+}
+
+/// <summary>What one call of one model did, for the decision and the cost.</summary>
+internal sealed record Attempt(
+    string ModelId, ChatResponse? Response, ModelFailureClass? Failure, ModelCallException? Error,
+    bool Canceled, bool Broken, long LatencyMs, JobUsage Usage, bool Hedge)
+{
+    public static Attempt Succeeded(string model, ChatResponse response, long ms, JobUsage usage, bool hedge) =>
+        new(model, response, null, null, false, false, ms, usage, hedge);
+
+    public static Attempt Failed(string model, ModelCallException? error, long ms, bool hedge = false) =>
+        new(model, null, error?.Failure, error, false, false, ms, JobUsage.None, hedge);
+
+    public static Attempt CanceledAfter(string model, long ms, JobUsage estimated, bool hedge) =>
+        new(model, null, null, null, true, false, ms, estimated, hedge);
+
+    public static Attempt CircuitOpen(string model, long ms, bool hedge) =>
+        new(model, null, null, null, false, true, ms, JobUsage.None, hedge);
+
+    public RoutingAttempt ToRecord() => new(
+        ModelId,
+        Response is not null ? "succeeded" : Canceled ? "canceled" : Broken ? "circuit_open" : "failed",
+        LatencyMs,
+        Failure is { } f ? ModelFailureClasses.Of(f) : null,
+        Hedge,
+        Error?.Message);
 }

@@ -34,6 +34,9 @@ public sealed class Job
 
     /// <summary>The job's output as JSON (<see cref="JobOutput"/>).</summary>
     public string? Output { get; set; }
+    /// <summary>The gateway's routing decisions, one per model call, as JSON (<see cref="NodeRouting"/>).</summary>
+    public string? Routing { get; set; }
+
     public string? ErrorCode { get; set; }
     public string? ErrorMessage { get; set; }
     public long? QueueMs { get; set; }

@@ -174,6 +174,8 @@ internal sealed class JobExecution(
         job.Output = outcome.Output is null ? null : JsonSerializer.Serialize(outcome.Output, OrchestratorJson.Default.JobOutput);
         job.ErrorCode = outcome.ErrorCode;
         job.ErrorMessage = outcome.ErrorMessage;
+        if (outcome.Routing is { Count: > 0 } routing)
+            job.Routing = JsonSerializer.Serialize(routing, OrchestratorJson.Default.IReadOnlyListNodeRouting);
         job.NextAttemptAt = null;
         job.Breached = now > job.DeadlineAt || outcome.ErrorCode == Problems.DeadlineExceeded;
         if (!await writer.WriteAsync(JobWrites.Finish(job, expected)))

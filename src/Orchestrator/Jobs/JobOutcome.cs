@@ -6,7 +6,8 @@ internal sealed record JobOutcome(
     JobOutput? Output = null,
     string? ErrorCode = null,
     string? ErrorMessage = null,
-    bool Transient = false)
+    bool Transient = false,
+    IReadOnlyList<NodeRouting>? Routing = null)
 {
     public static JobOutcome Completed(JobOutput output) => new(JobStatus.Completed, output);
 

@@ -24,7 +24,8 @@ public sealed record JobView(
     JobOutput? Output,
     JobError? Error,
     JobSla Sla,
-    JobLinks Links)
+    JobLinks Links,
+    IReadOnlyList<NodeRouting>? Routing)
 {
     public static JobView From(Job job, DateTime now)
     {
@@ -41,9 +42,13 @@ public sealed record JobView(
             job.Output is null ? null : JsonSerializer.Deserialize(job.Output, OrchestratorJson.Default.JobOutput),
             job.ErrorCode is null ? null : new JobError(job.ErrorCode, job.ErrorMessage ?? job.ErrorCode),
             new JobSla(job.DeadlineMs, queueMs, runMs, breached),
-            JobLinks.For(job.Id, job.TraceId));
+            JobLinks.For(job.Id, job.TraceId),
+            job.Routing is null ? null : JsonSerializer.Deserialize(job.Routing, OrchestratorJson.Default.IReadOnlyListNodeRouting));
     }
 }
+
+/// <summary>How the gateway chose the model for one node's call.</summary>
+public sealed record NodeRouting(string Node, Gateway.RoutingDecision Decision);
 
 /// <summary>What a completed job produced.</summary>
 public sealed record JobOutput(string Text, string? Model, JobUsage Usage, IReadOnlyList<string>? Path = null);

@@ -24,7 +24,7 @@ internal static class JobWrites
     /// <summary>-> completed, failed or canceled, from <paramref name="expected"/>.</summary>
     public static StoreWrite Finish(Job job, JobStatus expected) => Update(job, expected,
         nameof(Job.Status), nameof(Job.CompletedAt), nameof(Job.QueueMs), nameof(Job.RunMs), nameof(Job.Breached),
-        nameof(Job.Output), nameof(Job.ErrorCode), nameof(Job.ErrorMessage), nameof(Job.NextAttemptAt), nameof(Job.CurrentNode));
+        nameof(Job.Output), nameof(Job.Routing), nameof(Job.ErrorCode), nameof(Job.ErrorMessage), nameof(Job.NextAttemptAt), nameof(Job.CurrentNode));
 
     public static StoreWrite RequestCancel(Job job) => Update(job, job.Status, nameof(Job.CancelRequested));
 

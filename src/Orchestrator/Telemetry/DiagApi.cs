@@ -16,14 +16,16 @@ public static class DiagApi
     }
 
     static Ok<TelemetryView> Telemetry(
-        string? tenant, string? principal, OrchestratorTelemetry telemetry, JobQueue queue, JobWorkers workers, RunningJobs running)
+        string? tenant, string? principal, OrchestratorTelemetry telemetry, JobQueue queue, JobWorkers workers, RunningJobs running,
+        Gateway.ModelGateway gateway, Gateway.GatewayTelemetry gatewayTelemetry)
     {
         var (counters, latencies) = telemetry.Read(tenant, principal);
         var (high, normal, low) = queue.Depth;
         return TypedResults.Ok(new TelemetryView(
             tenant, principal,
             new QueueView(queue.Capacity, queue.Held, new LaneDepth(high, normal, low), Math.Round(queue.DrainPerSecond, 1), workers.Count, running.Count),
-            counters, latencies));
+            counters, latencies,
+            new GatewayView(gatewayTelemetry.CircuitEvents, gateway.Models.Select(Gateway.ModelView.Of).ToList())));
     }
 }
 
@@ -32,7 +34,11 @@ public sealed record TelemetryView(
     string? Principal,
     QueueView Queue,
     SortedDictionary<string, long> Counters,
-    SortedDictionary<string, LatencyView> Latency);
+    SortedDictionary<string, LatencyView> Latency,
+    GatewayView Gateway);
+
+/// <summary>The node's models (as <c>GET /v1/models</c>) and how often their circuits changed state.</summary>
+public sealed record GatewayView(long CircuitEvents, IReadOnlyList<Gateway.ModelView> Models);
 
 /// <summary>The node's queue: capacity, jobs held (queued), depth by lane, recent drain rate, workers and running jobs.</summary>
 public sealed record QueueView(int Capacity, int Held, LaneDepth Depth, double DrainPerSecond, int Workers, int Running);

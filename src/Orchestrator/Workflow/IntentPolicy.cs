@@ -30,9 +30,10 @@ public sealed record IntentPolicy
     public string ContentHash { get; set; } = "";
 }
 
+/// <summary>The intent's routing preferences; the request's <c>routing</c> overrides them, the gateway default fills in.</summary>
 public sealed record PolicyRouting
 {
-    public string Strategy { get; set; } = "latency-first";
+    public string? Strategy { get; set; }
     public bool Hedge { get; set; }
 }
 

@@ -8,7 +8,7 @@ using Orchestrator.Jobs;
 namespace Orchestrator.Workflow;
 
 /// <summary>Runs a job's intent: the policy's nodes in order, each model node through the gateway.</summary>
-internal sealed class WorkflowRunner(IntentCatalog intents, ModelGateway gateway)
+internal sealed class WorkflowRunner(IntentCatalog intents, ModelGateway gateway, Microsoft.Extensions.Options.IOptions<GatewayOptions> gatewayOptions)
 {
     public async Task<JobOutcome> RunAsync(JobRun run, CancellationToken cancellationToken)
     {
@@ -21,13 +21,16 @@ internal sealed class WorkflowRunner(IntentCatalog intents, ModelGateway gateway
         string? previous = null;
         string? model = null;
         var path = new List<string>();
+        var routing = new List<NodeRouting>();
         foreach (var node in policy.Nodes)
         {
             var messages = Conversation.For(request, node, previous);
-            var call = new ModelCall(job.TraceId, node.Id, messages, null, Routing.For(request, policy, node), Seeds.For(job.TraceId, node.Id));
+            var call = new ModelCall(job.TraceId, node.Id, messages, null,
+                Routing.For(request, policy, node, gatewayOptions.Value.DefaultStrategy), Seeds.For(job.TraceId, node.Id));
             try
             {
                 var reply = await gateway.CompleteAsync(call, cancellationToken);
+                routing.Add(new NodeRouting(node.Id, reply.Decision));
                 usage = usage.Add(reply.Usage);
                 previous = reply.Message.Text;
                 model = reply.ModelId;
@@ -35,14 +38,15 @@ internal sealed class WorkflowRunner(IntentCatalog intents, ModelGateway gateway
             }
             catch (ModelUnavailableException error)
             {
-                return JobOutcome.Failed(Problems.ModelUnavailable, error.Message, transient: true);
+                routing.Add(new NodeRouting(node.Id, error.Decision));
+                return JobOutcome.Failed(Problems.ModelUnavailable, error.Message, transient: true) with { Routing = routing };
             }
             catch (ModelCallException error)
             {
-                return JobOutcome.Failed(Problems.ModelFailed, error.Message, transient: ModelFailureClasses.IsRetryable(error.Failure));
+                return JobOutcome.Failed(Problems.ModelFailed, error.Message, transient: ModelFailureClasses.IsRetryable(error.Failure)) with { Routing = routing };
             }
         }
-        return JobOutcome.Completed(new JobOutput(previous ?? "", model, usage, path));
+        return JobOutcome.Completed(new JobOutput(previous ?? "", model, usage, path)) with { Routing = routing };
     }
 }
 
@@ -66,8 +70,9 @@ internal static class Conversation
 
 internal static class Routing
 {
-    public static RoutingRequest For(ActRequest request, IntentPolicy policy, PolicyNode node) => new(
-        request.Routing?.Strategy ?? policy.Routing.Strategy,
+    /// <summary>The request's routing, then the intent policy's, then the gateway default, in that order.</summary>
+    public static RoutingRequest For(ActRequest request, IntentPolicy policy, PolicyNode node, string defaultStrategy) => new(
+        request.Routing?.Strategy ?? policy.Routing.Strategy ?? defaultStrategy,
         request.Routing?.Models,
         request.Routing?.Hedge ?? policy.Routing.Hedge,
         node.Requires);

@@ -9,6 +9,8 @@ public sealed class RetryTests
     {
         ["Orchestrator:Jobs:Retry:MaxAttempts"] = "3",
         ["Orchestrator:Jobs:Retry:BaseDelay"] = "00:00:00.001",
+        // Job-level retry is what these tests are about: the gateway's own per-call retries are off.
+        ["Orchestrator:Gateway:MaxRetries"] = "0",
         ["Orchestrator:Models:0:Id"] = "remote",
         ["Orchestrator:Models:0:Provider"] = "openai",
         ["Orchestrator:Models:0:Endpoint"] = endpoint,

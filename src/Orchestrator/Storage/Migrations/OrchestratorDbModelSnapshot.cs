@@ -87,6 +87,9 @@ namespace Orchestrator.Storage.Migrations
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Routing")
+                        .HasColumnType("TEXT");
+
                     b.Property<long?>("RunMs")
                         .HasColumnType("INTEGER");
 
