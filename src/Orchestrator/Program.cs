@@ -1,4 +1,5 @@
 using Orchestrator.Acting;
+using Orchestrator.Effects;
 using Orchestrator.Gateway;
 using Orchestrator.Hosting;
 using Orchestrator.Jobs;
@@ -14,6 +15,7 @@ builder.AddHosting();
 builder.AddStore();
 builder.AddTenancy();
 builder.AddGateway();
+builder.AddEffects();
 builder.AddWorkflow();
 builder.AddJobs();
 builder.AddActing();
@@ -33,6 +35,7 @@ app.UseMiddleware<BodyLimits>();
 app.MapHealth();
 app.MapActing().RequireAuthorization().WithBodyLimit(app.Configuration);
 app.MapJobs().RequireAuthorization();
+app.MapGraph().RequireAuthorization();
 app.MapModels().RequireAuthorization();
 app.MapDiag();
 

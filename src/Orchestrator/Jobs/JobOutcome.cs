@@ -23,4 +23,8 @@ internal sealed record JobOutcome(
 /// A job on its worker. <see cref="Claimed"/> completes when the claim is committed (true) or lost (false):
 /// anything with a side effect, and the job's end, waits for it.
 /// </summary>
-internal sealed record JobRun(Job Job, Task<bool> Claimed);
+internal sealed record JobRun(Job Job, Task<bool> Claimed)
+{
+    /// <summary>The job's execution graph once loaded; kept across retries within this process.</summary>
+    public Workflow.JobGraph? Graph { get; set; }
+}

@@ -7,12 +7,17 @@ internal static class StoreErrors
 {
     const int SqliteUnique = 2067;
     const int SqlitePrimaryKey = 1555;
+    const int SqliteForeignKey = 787;
     const string PostgresUniqueViolation = "23505";
+    const string PostgresForeignKeyViolation = "23503";
 
-    /// <summary>True when a statement failed because a unique key was already taken: an expected race, not a broken store.</summary>
-    public static bool IsUniqueViolation(DbException error) => error switch
+    /// <summary>
+    /// True when an insert failed on a key: a unique key already taken (an idempotency race), or a parent row
+    /// missing (a node of a job whose row never landed). An expected race, not a broken store.
+    /// </summary>
+    public static bool IsKeyConflict(DbException error) => error switch
     {
-        SqliteException sqlite => sqlite.SqliteExtendedErrorCode is SqliteUnique or SqlitePrimaryKey,
-        _ => error.SqlState == PostgresUniqueViolation,
+        SqliteException sqlite => sqlite.SqliteExtendedErrorCode is SqliteUnique or SqlitePrimaryKey or SqliteForeignKey,
+        _ => error.SqlState is PostgresUniqueViolation or PostgresForeignKeyViolation,
     };
 }

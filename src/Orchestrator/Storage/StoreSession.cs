@@ -77,7 +77,7 @@ internal sealed class StoreSession : IAsyncDisposable
         {
             return statement.Command.ExecuteNonQuery();
         }
-        catch (DbException error) when (StoreErrors.IsUniqueViolation(error))
+        catch (DbException error) when (StoreErrors.IsKeyConflict(error))
         {
             return 0;
         }

@@ -55,10 +55,10 @@ internal sealed class GuardedUpdate<T>(T entity, string guard, object? expected,
 
     public override int Execute(StoreSession session) => session.Update(entity, guard, expected, properties);
 
-    /// <summary>Two updates where the first moves the row into the state the second expects are one update.</summary>
+    /// <summary>Two updates where the first leaves the row in the state the second expects are one update.</summary>
     public override StoreWrite? FollowedBy(StoreWrite next, StoreSession session) =>
-        next is GuardedUpdate<T> update && properties.Contains(update.Guard) &&
-        Equals(session.ValueOf(entity, update.Guard), update.Expected)
+        next is GuardedUpdate<T> update && update.Guard == guard &&
+        Equals(properties.Contains(guard) ? session.ValueOf(entity, guard) : expected, update.Expected)
             ? new GuardedUpdate<T>((T)update.Entity, guard, expected, properties.Union(update.Properties).ToArray())
             : null;
 }

@@ -29,8 +29,8 @@ public static class PolicyRules
             var ids = new HashSet<string>(StringComparer.Ordinal);
             foreach (var node in policy.Nodes)
             {
-                if (string.IsNullOrWhiteSpace(node.Id) || node.Id.Contains('/') || node.Id.Contains('#'))
-                    problems.Add($"node id '{node.Id}' must be non-empty without '/' or '#'.");
+                if (string.IsNullOrWhiteSpace(node.Id) || node.Id.IndexOfAny(['/', '#', ',']) >= 0 || node.Id.Length > 100)
+                    problems.Add($"node id '{node.Id}' must be 1-100 characters without '/', '#' or ','.");
                 else if (!ids.Add(node.Id))
                     problems.Add($"node id '{node.Id}' repeats.");
                 if (node.Kind is not (NodeKinds.Model or NodeKinds.Agent))

@@ -1,0 +1,41 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Orchestrator.Jobs;
+using Orchestrator.Storage;
+using Orchestrator.Tenancy;
+
+namespace Orchestrator.Workflow;
+
+/// <summary><c>GET /v1/jobs/{id}/graph</c>: the job's execution graph as persisted.</summary>
+public static class GraphApi
+{
+    public static RouteGroupBuilder MapGraph(this IEndpointRouteBuilder app)
+    {
+        var graph = app.MapGroup("/v1/jobs").WithTags("Jobs");
+        graph.MapGet("/{jobId}/graph", Get).WithSummary("The job's execution graph: nodes with status, attempts and timings, and edges.");
+        return graph;
+    }
+
+    static async Task<Results<Ok<GraphView>, ProblemHttpResult>> Get(
+        string jobId, Caller caller, JobQueries jobs, OrchestratorDb db, CancellationToken cancellationToken)
+    {
+        if (await jobs.FindAsync(caller, jobId, cancellationToken) is not { } job)
+            return JobsApi.NotFound(jobId);
+        var nodes = await db.Set<JobNode>().AsNoTracking().Where(n => n.JobId == jobId).OrderBy(n => n.Seq).ToListAsync(cancellationToken);
+        return TypedResults.Ok(new GraphView(
+            job.Id,
+            WireNames.Of(job.Status),
+            job.CurrentNode,
+            nodes.Select(n => new NodeView(
+                n.NodeId, n.Kind, n.Name, NodeStatuses.Of(n.Status), n.Attempts, n.StartedAt, n.CompletedAt,
+                n.ErrorCode is null ? null : new JobError(n.ErrorCode, n.ErrorMessage ?? n.ErrorCode))).ToList(),
+            nodes.SelectMany(n => n.ParentIds.Select(p => new EdgeView(p, n.NodeId))).ToList()));
+    }
+}
+
+/// <summary>A job's execution graph (API.md, Jobs).</summary>
+public sealed record GraphView(string JobId, string Status, string? CurrentNode, IReadOnlyList<NodeView> Nodes, IReadOnlyList<EdgeView> Edges);
+
+public sealed record NodeView(string Id, string Kind, string Name, string Status, int Attempts, DateTime? StartedAt, DateTime? CompletedAt, JobError? Error);
+
+public sealed record EdgeView(string From, string To);

@@ -1,0 +1,75 @@
+using Microsoft.EntityFrameworkCore;
+using Orchestrator.Jobs;
+using Orchestrator.Storage;
+
+namespace Orchestrator.Workflow;
+
+/// <summary>A job's execution graph as the runner holds it: the nodes persisted so far, in creation order.</summary>
+internal sealed class JobGraph(string jobId, List<JobNode> nodes)
+{
+    readonly Dictionary<string, JobNode> _byId = nodes.ToDictionary(n => n.NodeId, StringComparer.Ordinal);
+
+    public IReadOnlyList<JobNode> Nodes => nodes;
+
+    public JobNode? Find(string nodeId) => _byId.GetValueOrDefault(nodeId);
+
+    /// <summary>A new pending node after <paramref name="parents"/>; the caller writes it.</summary>
+    public JobNode Add(string nodeId, string kind, string name, IEnumerable<string> parents)
+    {
+        var node = new JobNode
+        {
+            JobId = jobId,
+            NodeId = nodeId,
+            Seq = nodes.Count + 1,
+            Kind = kind,
+            Name = name,
+            Status = NodeStatus.Pending,
+            Parents = string.Join(',', parents) is { Length: > 0 } joined ? joined : null,
+        };
+        nodes.Add(node);
+        _byId[nodeId] = node;
+        return node;
+    }
+
+    public string? LastId => nodes.Count == 0 ? null : nodes[^1].NodeId;
+}
+
+/// <summary>Loads a job's graph, or plans a new one (the policy's nodes, pending) for a job that has none yet.</summary>
+internal sealed class JobGraphs(IDbContextFactory<OrchestratorDb> dbs, StoreWriter writer)
+{
+    public async Task<JobGraph> LoadAsync(Job job, IntentPolicy policy, CancellationToken cancellationToken)
+    {
+        // A job admitted by this process on its first attempt has no nodes yet: no need to ask the store.
+        List<JobNode> nodes;
+        if (job.Admitted is not null && job.Attempts <= 1)
+            nodes = [];
+        else
+        {
+            await using var db = await dbs.CreateDbContextAsync(cancellationToken);
+            nodes = await db.Set<JobNode>().AsNoTracking().Where(n => n.JobId == job.Id).OrderBy(n => n.Seq).ToListAsync(cancellationToken);
+        }
+        var graph = new JobGraph(job.Id, nodes);
+        if (nodes.Count == 0)
+            Plan(graph, policy);
+        return graph;
+    }
+
+    /// <summary>The nodes the policy fixes up front; an agent loop shows its first model turn until it unfolds.</summary>
+    void Plan(JobGraph graph, IntentPolicy policy)
+    {
+        foreach (var step in policy.Nodes)
+        {
+            var id = step.Kind == NodeKinds.Agent ? AgentIds.Model(step.Id, 1) : step.Id;
+            var node = graph.Add(id, NodeKinds.Model, step.Role ?? step.Id, graph.LastId is { } last ? [last] : []);
+            _ = writer.WriteAsync(NodeWrites.Add(node));
+        }
+    }
+}
+
+/// <summary>Node ids of an agent loop: <c>agent/model-2</c> is its second model turn, <c>agent/effect-2-1</c> that turn's first tool call.</summary>
+internal static class AgentIds
+{
+    public static string Model(string agent, int step) => $"{agent}/model-{step}";
+
+    public static string Effect(string agent, int step, int call) => $"{agent}/effect-{step}-{call}";
+}
