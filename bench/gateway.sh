@@ -45,7 +45,8 @@ command -v jq >/dev/null || { echo "jq is missing: apt-get install jq" >&2; exit
 
 echo "building Release..." >&2
 SRC=.
-BUILT_FROM="work tree of $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git status --porcelain -- src 2>/dev/null | grep -q . && echo ' (src/ has uncommitted changes)')"
+dirty=$(git status --porcelain -- src 2>/dev/null || true)
+BUILT_FROM="work tree of $(git rev-parse --short HEAD 2>/dev/null || echo '?')${dirty:+ (src/ has uncommitted changes)}"
 if [ -n "$REV" ]; then
   SRC="$WORK/src"; mkdir -p "$SRC"
   git archive "$REV" | tar -x -C "$SRC"
@@ -65,6 +66,9 @@ trap cleanup EXIT
 
 # wait_up <url>: until the server answers at all (any status)
 wait_up() { for _ in $(seq 1 150); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != "000" ] && return 0; sleep 0.2; done; echo "not up: $1" >&2; exit 1; }
+
+# wait_ready <url>: until it answers 200
+wait_ready() { for _ in $(seq 1 150); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0; sleep 0.2; done; echo "not ready: $1" >&2; exit 1; }
 
 # start_fake <name> <port> [--Setting value ...]; FAKE_PID is its pid
 start_fake() {
@@ -91,7 +95,7 @@ start_orchestrator() {
     ${WORKERS_ENV} "$@" dotnet "$OUT/gateway-orchestrator/Orchestrator.dll" >"$WORK/orchestrator-$name.log" 2>&1 &
   ORCH_PID=$!
   pids+=("$ORCH_PID")
-  wait_up "http://127.0.0.1:$ORCH_PORT/health/ready"
+  wait_ready "http://127.0.0.1:$ORCH_PORT/health/ready"
 }
 WORKERS_ENV=""; [ "$WORKERS" = default ] || WORKERS_ENV="Orchestrator__Queue__Workers=$WORKERS"
 diag() { curl -fs -H "X-Api-Key: $OPKEY" "http://127.0.0.1:$ORCH_PORT/v1/diag/telemetry"; }
@@ -125,9 +129,10 @@ sample() {
       attempts: [.attempts[] | "\(.modelId) \(.outcome) \(.latencyMs)ms\(if .hedge then " (hedge)" else "" end)"]})}'
 }
 
-# wrkrun <connections> <seconds> <url> <body>  -> prints the RESULT line
+# wrkrun <connections> <seconds> <url> <body>  -> prints the RESULT line. One thread per connection: gateway.lua
+# times each request itself (wrk's own percentiles are corrected for coordinated omission; see gateway.lua).
 wrkrun() {
-  BODY="$4" BENCH_KEY=$KEY wrk -t2 -c"$1" -d"$2"s --timeout 30s -s bench/wrk/gateway.lua "$3" | grep '^RESULT'
+  BODY="$4" BENCH_KEY=$KEY wrk -t"$1" -c"$1" -d"$2"s --timeout 30s -s bench/wrk/gateway.lua "$3" | grep '^RESULT'
 }
 field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -135,11 +140,21 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 declare -A R     # R[label,round] = RESULT line
 declare -A X     # extra per-run figures
 NOTES=()
-# measure <label> <url> <body>: one DURATION run at CONNECTIONS, kept as R[label,round]
+TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CPU_PIDS=()      # name=pid pairs whose CPU time per request measure() records as X[label.cpu.name,round] (ms)
+# measure <label> <url> <body> [connections]: one DURATION run, kept as R[label,round]
 measure() {
-  local line
-  line=$(wrkrun "$CONNECTIONS" "$DURATION" "$2" "$3")
+  local line kv before=()
+  for kv in "${CPU_PIDS[@]}"; do before+=("$(cpu_ticks "${kv#*=}")"); done
+  line=$(wrkrun "${4:-$CONNECTIONS}" "$DURATION" "$2" "$3")
   R[$1,$round]=$line
+  local i=0
+  for kv in "${CPU_PIDS[@]}"; do
+    X[$1.cpu.${kv%%=*},$round]=$(awk -v t=$(( $(cpu_ticks "${kv#*=}") - ${before[$i]} )) -v hz="$TCK" -v n="$(field requests "$line")" \
+      'BEGIN{printf "%.3f", t * 1000 / hz / n}')
+    i=$((i + 1))
+  done
   [ "$2" != "$ACT" ] || drain_jobs
   local bad=$(( $(field errors_status "$line") + $(field errors_connect "$line") + $(field errors_timeout "$line") ))
   [ "$bad" = 0 ] || { echo "  warning: $1 round $round: $bad errors ($line)" >&2; NOTES+=("$1 round $round: $line"); }
@@ -183,38 +198,51 @@ scenario_a() {
   wrkrun "$CONNECTIONS" "$WARMUP" "$direct" "$chat" >/dev/null
   wrkrun "$CONNECTIONS" "$WARMUP" "$ACT" "$via_fake" >/dev/null
   wrkrun "$CONNECTIONS" "$WARMUP" "$ACT" "$via_sim" >/dev/null; drain_jobs
+  CPU_PIDS=("orch=$ORCH_PID" "fake=$fake")
   for round in $(seq 1 "$ROUNDS"); do
     echo " round $round" >&2
     measure a.direct "$direct" "$chat"
     measure a.openai "$ACT" "$via_fake"
     measure a.sim "$ACT" "$via_sim"
+    measure a1.direct "$direct" "$chat" 1
+    measure a1.openai "$ACT" "$via_fake" 1
+    measure a1.sim "$ACT" "$via_sim" 1
   done
+  CPU_PIDS=()
   SAMPLES+=("(a) act -> openai model on the fake server: \`$(sample "$via_fake")\`")
   SAMPLES+=("(a) act -> simulated model: \`$(sample "$via_sim")\`")
   local view; view=$(run_view)
   local lw; lw=$(logsum overhead)
   stop_pid "$ORCH_PID"; stop_pid "$fake"
 
-  local d50 d99 o50 o99 s50 s99
+  local d50 d99 o50 o99 s50 s99 e50 e99 t50 t99 u50 u99
   d50=$(med a.direct p50_us); d99=$(med a.direct p99_us)
   o50=$(med a.openai p50_us); o99=$(med a.openai p99_us)
   s50=$(med a.sim p50_us); s99=$(med a.sim p99_us)
+  e50=$(med a1.direct p50_us); e99=$(med a1.direct p99_us)
+  t50=$(med a1.openai p50_us); t99=$(med a1.openai p99_us)
+  u50=$(med a1.sim p50_us); u99=$(med a1.sim p99_us)
   SECTIONS+=("$(cat <<EOF
-### (a) Overhead per call: zero-latency fake server, $CONNECTIONS connections
+### (a) Overhead per call: zero-latency fake server
 
-| path | p50 | p99 | req/s |
-|---|---|---|---|
-| fake server directly (POST /v1/chat/completions) | $(ms "$d50") | $(ms "$d99") | $(med a.direct rps) |
-| /v1/act -> \`simulated\` model, 0 ms (act path, no HTTP to a model) | $(ms "$s50") | $(ms "$s99") | $(med a.sim rps) |
-| /v1/act -> \`openai\` model -> the same fake server | $(ms "$o50") | $(ms "$o99") | $(med a.openai rps) |
+| path | $CONNECTIONS conn p50 | $CONNECTIONS conn p99 | $CONNECTIONS conn req/s | 1 conn p50 | 1 conn p99 | 1 conn req/s | Orchestrator CPU per request ($CONNECTIONS conn) | fake server CPU per request ($CONNECTIONS conn) |
+|---|---|---|---|---|---|---|---|---|
+| fake server directly (POST /v1/chat/completions) | $(ms "$d50") | $(ms "$d99") | $(med a.direct rps) | $(ms "$e50") | $(ms "$e99") | $(med a1.direct rps) | - | $(xmed a.direct.cpu.fake) ms |
+| /v1/act -> \`simulated\` model, 0 ms (act path, no HTTP to a model) | $(ms "$s50") | $(ms "$s99") | $(med a.sim rps) | $(ms "$u50") | $(ms "$u99") | $(med a1.sim rps) | $(xmed a.sim.cpu.orch) ms | - |
+| /v1/act -> \`openai\` model -> the same fake server | $(ms "$o50") | $(ms "$o99") | $(med a.openai rps) | $(ms "$t50") | $(ms "$t99") | $(med a1.openai rps) | $(xmed a.openai.cpu.orch) ms | $(xmed a.openai.cpu.fake) ms |
 
-| difference (medians) | p50 | p99 |
-|---|---|---|
-| act->openai minus direct (everything Orchestrator adds to one call) | $(diffms "$o50" "$d50") ($(ratio "$o50" "$d50")) | $(diffms "$o99" "$d99") ($(ratio "$o99" "$d99")) |
-| act->simulated minus direct (act path: admission, store, queue, workflow) | $(diffms "$s50" "$d50") | $(diffms "$s99" "$d99") |
-| act->openai minus act->simulated (gateway pipeline + OpenAI SDK + HTTP to the model) | $(diffms "$o50" "$s50") | $(diffms "$o99" "$s99") |
+| difference (medians) | $CONNECTIONS conn p50 | $CONNECTIONS conn p99 | 1 conn p50 | 1 conn p99 |
+|---|---|---|---|---|
+| act->openai minus direct (everything Orchestrator adds to one call) | $(diffms "$o50" "$d50") ($(ratio "$o50" "$d50")) | $(diffms "$o99" "$d99") ($(ratio "$o99" "$d99")) | $(diffms "$t50" "$e50") ($(ratio "$t50" "$e50")) | $(diffms "$t99" "$e99") ($(ratio "$t99" "$e99")) |
+| act->simulated minus direct (act path: admission, store, queue, workflow) | $(diffms "$s50" "$d50") | $(diffms "$s99" "$d99") | $(diffms "$u50" "$e50") | $(diffms "$u99" "$e99") |
+| act->openai minus act->simulated (gateway pipeline + OpenAI SDK + HTTP to the model) | $(diffms "$o50" "$s50") | $(diffms "$o99" "$s99") | $(diffms "$t50" "$u50") | $(diffms "$t99" "$u99") |
 
-Raw p50/p99 us per round: direct $(raw a.direct p50_us) / $(raw a.direct p99_us); simulated $(raw a.sim p50_us) / $(raw a.sim p99_us); openai $(raw a.openai p50_us) / $(raw a.openai p99_us). Req/s: direct $(raw a.direct rps); simulated $(raw a.sim rps); openai $(raw a.openai rps). Non-2xx/timeouts: direct $(errsum a.direct), simulated $(errsum a.sim), openai $(errsum a.openai). Orchestrator's own figures at the end: $view. Orchestrator warning/error log lines: $lw.
+At $CONNECTIONS connections every path saturates the $(nproc) cores (wrk, Orchestrator and the fake server share them), so its
+latencies are mostly queueing for CPU; 1 connection shows the latency a lone call pays. CPU per request is user+system time
+of the process during the run (/proc/<pid>/stat) over the requests wrk completed.
+
+Raw at 1 connection, p50/p99 us per round: direct $(raw a1.direct p50_us) / $(raw a1.direct p99_us); simulated $(raw a1.sim p50_us) / $(raw a1.sim p99_us); openai $(raw a1.openai p50_us) / $(raw a1.openai p99_us). CPU ms per request per round: Orchestrator simulated $(xraw a.sim.cpu.orch), openai $(xraw a.openai.cpu.orch); fake server direct $(xraw a.direct.cpu.fake), via Orchestrator $(xraw a.openai.cpu.fake).
+Raw at $CONNECTIONS connections, p50/p99 us per round: direct $(raw a.direct p50_us) / $(raw a.direct p99_us); simulated $(raw a.sim p50_us) / $(raw a.sim p99_us); openai $(raw a.openai p50_us) / $(raw a.openai p99_us). Req/s: direct $(raw a.direct rps); simulated $(raw a.sim rps); openai $(raw a.openai rps). wrk-p99 us: direct $(raw a.direct wrk_p99_us); simulated $(raw a.sim wrk_p99_us); openai $(raw a.openai wrk_p99_us). Non-2xx/timeouts: direct $(errsum a.direct), simulated $(errsum a.sim), openai $(errsum a.openai). Orchestrator's own figures at the end: $view. Orchestrator warning/error log lines: $lw.
 EOF
 )")
 }
@@ -279,7 +307,7 @@ Quarantine: during the ${WARMUP} s warm-up (first traffic, quality-first) the fa
 \`GET /v1/models\` showed \`bad\`: $circuit_warm. The warm-up run itself: p50 $(ms "$(field p50_us "$w")"), p99 $(ms "$(field p99_us "$w")"), max $(ms "$(field max_us "$w")"), $(field errors_status "$w") non-2xx.
 Over the whole scenario (${elapsed} s) the failing server received $bad_total calls in all; at the end \`bad\` showed: $bad_view.
 
-Raw p50/p99/p99.9/max us per round: direct $(raw b.direct p50_us) / $(raw b.direct p99_us) / $(raw b.direct p999_us) / $(raw b.direct max_us); quality-first $(raw b.quality p50_us) / $(raw b.quality p99_us) / $(raw b.quality p999_us) / $(raw b.quality max_us); latency-first $(raw b.latency p50_us) / $(raw b.latency p99_us) / $(raw b.latency p999_us) / $(raw b.latency max_us). Jobs per run: quality-first $(xraw b.quality.jobs), latency-first $(xraw b.latency.jobs). Orchestrator's own figures at the end: $view. Calls reaching the failing server per run: quality-first $(xraw b.quality.bad), latency-first $(xraw b.latency.bad). Non-2xx/timeouts: direct $(errsum b.direct), quality-first $(errsum b.quality), latency-first $(errsum b.latency). Orchestrator warning/error log lines: $lw.
+Raw p50/p99/p99.9/max us per round: direct $(raw b.direct p50_us) / $(raw b.direct p99_us) / $(raw b.direct p999_us) / $(raw b.direct max_us); quality-first $(raw b.quality p50_us) / $(raw b.quality p99_us) / $(raw b.quality p999_us) / $(raw b.quality max_us); latency-first $(raw b.latency p50_us) / $(raw b.latency p99_us) / $(raw b.latency p999_us) / $(raw b.latency max_us). wrk-p99 us: direct $(raw b.direct wrk_p99_us); quality-first $(raw b.quality wrk_p99_us); latency-first $(raw b.latency wrk_p99_us). Jobs per run: quality-first $(xraw b.quality.jobs), latency-first $(xraw b.latency.jobs). Orchestrator's own figures at the end: $view. Calls reaching the failing server per run: quality-first $(xraw b.quality.bad), latency-first $(xraw b.latency.bad). Non-2xx/timeouts: direct $(errsum b.direct), quality-first $(errsum b.quality), latency-first $(errsum b.latency). Orchestrator warning/error log lines: $lw.
 EOF
 )")
 }
@@ -339,7 +367,7 @@ hedge=true minus hedge=false: p50 $(diffms "$n50" "$f50"), p99 $(diffms "$n99" "
 The hedge delay is the primary's observed p95; after each hedged run \`GET /v1/models\` showed: $(xraw "c$pct.on.delay" | sed 's/ h-a/; h-a/g').
 At the end: $view. Orchestrator's own figures: $rv.
 
-Raw p50/p99/p99.9 us per round: hedge=false $(raw "c$pct.off" p50_us) / $(raw "c$pct.off" p99_us) / $(raw "c$pct.off" p999_us); hedge=true $(raw "c$pct.on" p50_us) / $(raw "c$pct.on" p99_us) / $(raw "c$pct.on" p999_us). Extra calls %: hedge=false $(xraw "c$pct.off.extra"); hedge=true $(xraw "c$pct.on.extra"). Non-2xx/timeouts: hedge=false $(errsum "c$pct.off"), hedge=true $(errsum "c$pct.on"). Orchestrator warning/error log lines: $lw.
+Raw p50/p99/p99.9 us per round: hedge=false $(raw "c$pct.off" p50_us) / $(raw "c$pct.off" p99_us) / $(raw "c$pct.off" p999_us); hedge=true $(raw "c$pct.on" p50_us) / $(raw "c$pct.on" p99_us) / $(raw "c$pct.on" p999_us). wrk-p99 us: hedge=false $(raw "c$pct.off" wrk_p99_us); hedge=true $(raw "c$pct.on" wrk_p99_us). Extra calls %: hedge=false $(xraw "c$pct.off.extra"); hedge=true $(xraw "c$pct.on.extra"). Non-2xx/timeouts: hedge=false $(errsum "c$pct.off"), hedge=true $(errsum "c$pct.on"). Orchestrator warning/error log lines: $lw.
 EOF
 )")
 }
@@ -359,8 +387,10 @@ TOOK=$(( $(date +%s) - START ))
   echo "## Gateway run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
   echo
   echo "Command: \`ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WARMUP=$WARMUP WORKERS=$WORKERS SCENARIOS=\"$SCENARIOS\" TAIL_PCTS=\"$TAIL_PCTS\"${REV:+ REV=$REV} bench/gateway.sh\`"
-  echo "(medians of $ROUNDS rounds of ${DURATION} s each, wrk -t2 -c$CONNECTIONS closed loop, sync /v1/act; Orchestrator:Queue:Workers=$WORKERS; every process on the same $(nproc) cores;"
-  echo "Orchestrator built from the $BUILT_FROM; $(dotnet --version) SDK; scenarios took ${TOOK} s). Latencies are wrk's, client side."
+  echo "(medians of $ROUNDS rounds of ${DURATION} s each, wrk -t$CONNECTIONS -c$CONNECTIONS closed loop, sync /v1/act; Orchestrator:Queue:Workers=$WORKERS; every process on the same $(nproc) cores;"
+  echo "Orchestrator built from the $BUILT_FROM; $(dotnet --version) SDK; scenarios took ${TOOK} s)."
+  echo "Latencies are client side, timed per request by bench/wrk/gateway.lua, not wrk's coordinated-omission-corrected histogram"
+  echo "(which bench/wrk/post.lua and bench/run.sh print); wrk's corrected p99 is listed in the raw numbers as wrk-p99."
   echo
   for s in "${SECTIONS[@]}"; do echo "$s"; echo; done
   echo "Sample answers after the runs (one curl each, condensed with jq):"

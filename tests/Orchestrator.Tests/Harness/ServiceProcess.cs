@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Orchestrator.Tests.Harness;
+
+/// <summary>
+/// The real service as a child process (<c>dotnet Orchestrator.dll</c>) on 127.0.0.1, for tests where a
+/// crash must be real: <see cref="Kill"/> sends SIGKILL. Settings are configuration keys, passed as
+/// environment variables; the store and workspaces live in the folder the test gives.
+/// </summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    readonly Dictionary<string, string> _settings;
+    readonly int _port = FreePort();
+    Process? _process;
+
+    public ServiceProcess(string folder, IDictionary<string, string> settings)
+    {
+        _settings = new Dictionary<string, string>
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{_port}",
+            ["ConnectionStrings__Orchestrator"] = $"Data Source={Path.Combine(folder, "orchestrator.db")}",
+            ["Orchestrator__Effects__WorkspaceRoot"] = Path.Combine(folder, "workspaces"),
+            ["Orchestrator__ApiKeys__0__Key"] = OrchestratorApp.AcmeKey,
+            ["Orchestrator__ApiKeys__0__Tenant"] = "acme",
+            ["Orchestrator__ApiKeys__0__Principal"] = "alice",
+            ["Serilog__MinimumLevel__Default"] = "Warning",
+        };
+        foreach (var (key, value) in settings)
+            _settings[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        Log = Path.Combine(folder, "service.log");
+    }
+
+    /// <summary>Where the service's console output goes, every start appended.</summary>
+    public string Log { get; }
+
+    public Uri BaseAddress => new($"http://127.0.0.1:{_port}");
+
+    public HttpClient Client(string apiKey = OrchestratorApp.AcmeKey)
+    {
+        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Add("X-Api-Key", apiKey);
+        return client;
+    }
+
+    public async Task StartAsync()
+    {
+        var start = new ProcessStartInfo("dotnet", [Binary()])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(Binary())!,
+        };
+        foreach (var (key, value) in _settings)
+            start.Environment[key] = value;
+        _process = Process.Start(start)!;
+        var log = new StreamWriter(Log, append: true) { AutoFlush = true };
+        _process.OutputDataReceived += (_, e) => Write(log, e.Data);
+        _process.ErrorDataReceived += (_, e) => Write(log, e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        using var probe = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        var until = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < until)
+        {
+            if (_process.HasExited)
+                throw new InvalidOperationException($"The service exited with {_process.ExitCode} while starting; see {Log}:\n{ReadLog()}");
+            try
+            {
+                if ((await probe.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK)
+                    return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"The service did not become ready; see {Log}:\n{ReadLog()}");
+    }
+
+    static void Write(StreamWriter log, string? line)
+    {
+        if (line is null)
+            return;
+        lock (log)
+            log.WriteLine(line);
+    }
+
+    public string ReadLog()
+    {
+        try
+        {
+            using var stream = new FileStream(Log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            var text = reader.ReadToEnd();
+            return text.Length > 8000 ? text[^8000..] : text;
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown hooks, no flushes; whatever was committed is all there is.</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: false);
+            process.WaitForExit();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        _process?.Dispose();
+        await Task.CompletedTask;
+    }
+
+    /// <summary>The service's own build output (the test project references it, so it is built in the same configuration).</summary>
+    public static string Binary()
+    {
+        var testBin = AppContext.BaseDirectory;
+        var configuration = testBin.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+        var root = new DirectoryInfo(testBin);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Orchestrator.sln")))
+            root = root.Parent;
+        if (root is null)
+            throw new InvalidOperationException("Could not find the repository root (Orchestrator.sln) above " + testBin);
+        var dll = Path.Combine(root.FullName, "src", "Orchestrator", "bin", configuration, "net10.0", "Orchestrator.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the service first", dll);
+    }
+
+    static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
