@@ -284,6 +284,7 @@ scenario_b() {
   local bad_total; bad_total=$(fake_stat "$badp" calls)
   local bad_view; bad_view=$(models_json | jq -r '.items[] | select(.id=="bad") | "status \(.status), circuit \(.circuit), \(.calls) calls / \(.failures) failures recorded"')
   local view; view=$(run_view)
+  local events; events=$(diag | jq -r '.gateway.circuitEvents')
   local lw; lw=$(logsum failing)
   stop_pid "$ORCH_PID"; stop_pid "$okpid"; stop_pid "$badpid"
 
@@ -305,7 +306,7 @@ p99 through Orchestrator minus the healthy server's own p99: quality-first $(dif
 
 Quarantine: during the ${WARMUP} s warm-up (first traffic, quality-first) the failing server received $bad_warm calls, after which
 \`GET /v1/models\` showed \`bad\`: $circuit_warm. The warm-up run itself: p50 $(ms "$(field p50_us "$w")"), p99 $(ms "$(field p99_us "$w")"), max $(ms "$(field max_us "$w")"), $(field errors_status "$w") non-2xx.
-Over the whole scenario (${elapsed} s) the failing server received $bad_total calls in all; at the end \`bad\` showed: $bad_view.
+Over the whole scenario (${elapsed} s) the failing server received $bad_total calls in all; at the end \`bad\` showed: $bad_view; circuit transitions counted by the gateway: $events.
 
 Raw p50/p99/p99.9/max us per round: direct $(raw b.direct p50_us) / $(raw b.direct p99_us) / $(raw b.direct p999_us) / $(raw b.direct max_us); quality-first $(raw b.quality p50_us) / $(raw b.quality p99_us) / $(raw b.quality p999_us) / $(raw b.quality max_us); latency-first $(raw b.latency p50_us) / $(raw b.latency p99_us) / $(raw b.latency p999_us) / $(raw b.latency max_us). wrk-p99 us: direct $(raw b.direct wrk_p99_us); quality-first $(raw b.quality wrk_p99_us); latency-first $(raw b.latency wrk_p99_us). Jobs per run: quality-first $(xraw b.quality.jobs), latency-first $(xraw b.latency.jobs). Orchestrator's own figures at the end: $view. Calls reaching the failing server per run: quality-first $(xraw b.quality.bad), latency-first $(xraw b.latency.bad). Non-2xx/timeouts: direct $(errsum b.direct), quality-first $(errsum b.quality), latency-first $(errsum b.latency). Orchestrator warning/error log lines: $lw.
 EOF

@@ -24,6 +24,7 @@ internal sealed class WorkflowRunner(
     EffectRegistry effects,
     StoreWriter writer,
     JobGraphs graphs,
+    NodeTelemetry telemetry,
     IOptions<GatewayOptions> gatewayOptions,
     TimeProvider time,
     ILogger<WorkflowRunner> log)
@@ -31,6 +32,7 @@ internal sealed class WorkflowRunner(
     public async Task<JobOutcome> RunAsync(JobRun run, CancellationToken cancellationToken)
     {
         var job = run.Job;
+        (_tenant, _principal) = (job.Tenant, job.Principal);
         var request = job.Admitted ?? JsonSerializer.Deserialize(job.Request, OrchestratorJson.Default.ActRequest)!;
         if (intents.Find(job.Intent) is not { } policy)
             return JobOutcome.Failed(Problems.ValidationFailed, $"Intent '{job.Intent}' has no policy on this node.");
@@ -88,13 +90,17 @@ internal sealed class WorkflowRunner(
         var job = state.Job;
         var node = state.Graph.Find(nodeId);
         if (node is { Status: NodeStatus.Succeeded })
+        {
+            telemetry.Resumed(node);
             return state.Recorded(nodeId, JsonSerializer.Deserialize(node.Output!, OrchestratorJson.Default.ModelCheckpoint)!);
+        }
         node ??= Add(state, nodeId, NodeKinds.Model, step.Role ?? step.Id, parents);
 
         var routing = Routing.For(state.Request, state.Policy, step, gatewayOptions.Value.DefaultStrategy);
         var seed = Seeds.For(job.TraceId, nodeId);
         var input = new ModelInput(messages.Select(MessageRecord.Of).ToList(), tools?.Select(t => t.Name).ToList() ?? [], routing, seed);
         _ = Start(state, node, JsonSerializer.Serialize(input, OrchestratorJson.Default.ModelInput));
+        using var activity = telemetry.Start(node, job.Tenant);
         try
         {
             var reply = await gateway.CompleteAsync(new ModelCall(job.TraceId, nodeId, messages, tools, routing, seed), cancellationToken);
@@ -121,7 +127,10 @@ internal sealed class WorkflowRunner(
         var job = state.Job;
         var node = state.Graph.Find(nodeId);
         if (node is { Status: NodeStatus.Succeeded })
+        {
+            telemetry.Resumed(node);
             return JsonSerializer.Deserialize(node.Output!, OrchestratorJson.Default.EffectCheckpoint)!;
+        }
 
         var capability = Capabilities.FromFunctionName(call.Name);
         node ??= Add(state, nodeId, NodeKinds.Effect, capability ?? call.Name, [parent]);
@@ -148,6 +157,7 @@ internal sealed class WorkflowRunner(
             // The intent is committed before the effect runs: after a crash the node says it may have happened.
             if (!await Start(state, node, JsonSerializer.Serialize(input, OrchestratorJson.Default.EffectInput)))
                 throw new InvalidOperationException($"Node {nodeId} of job {job.Id} changed in the store while this run held it.");
+            using var activity = telemetry.Start(node, job.Tenant);
             var result = await effect.RunAsync(effectCall, plan, cancellationToken);
             var checkpoint = new EffectCheckpoint(call.CallId, result.Ok, result.Content);
             End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, OrchestratorJson.Default.EffectCheckpoint));
@@ -231,7 +241,12 @@ internal sealed class WorkflowRunner(
         node.ErrorCode = code;
         node.ErrorMessage = message;
         _ = writer.WriteAsync(NodeWrites.End(node, expected));
+        telemetry.Ended(node, _tenant, _principal);
     }
+
+    // The runner is scoped to one job's run, so who it runs for is known for the node telemetry.
+    string _tenant = "";
+    string _principal = "";
 
     static string RiskName(EffectRisk risk) => risk switch
     {

@@ -7,6 +7,7 @@ internal static class WorkflowSetup
         builder.Services.AddOptions<WorkflowOptions>().BindConfiguration(WorkflowOptions.Section);
         builder.Services.AddSingleton<IntentCatalog>();
         builder.Services.AddSingleton<JobGraphs>();
+        builder.Services.AddSingleton<NodeTelemetry>();
         builder.Services.AddScoped<WorkflowRunner>();
         return builder;
     }
