@@ -1,0 +1,151 @@
+using Microsoft.Extensions.AI;
+using Orchestrator.Acting;
+using Orchestrator.Effects;
+using Orchestrator.Hosting;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.Workflow;
+
+/// <summary>
+/// Carries out one step of a walk: a live run calls the gateway and the effects and persists the node; a
+/// replay answers from the recorded checkpoints. The walk itself is the same for both, so a replay takes
+/// exactly the path a run would.
+/// </summary>
+internal interface IStepExecutor
+{
+    Task<ModelCheckpoint> ModelAsync(ModelStep step, CancellationToken cancellationToken);
+
+    Task<EffectCheckpoint> EffectAsync(EffectStep step, CancellationToken cancellationToken);
+
+    /// <summary>The model called a function this job may not use; the walk ends with <c>capability_denied</c>.</summary>
+    void Denied(EffectStep step, string message);
+}
+
+/// <summary>A model node to run: its id, the policy node it serves, its conversation, and the capabilities offered (null: none).</summary>
+internal sealed record ModelStep(string NodeId, PolicyNode Policy, List<ChatMessage> Messages, IReadOnlyList<string>? Offered, IReadOnlyList<string> Parents)
+{
+    public IReadOnlyList<string> ToolNames => Offered?.Select(Capabilities.FunctionName).ToList() ?? [];
+}
+
+/// <summary>An effect node to run: the tool call and the capability it maps to (null when it maps to none).</summary>
+internal sealed record EffectStep(string NodeId, ToolCallRecord Call, string? Capability, string Parent);
+
+/// <summary>How a walk ended: the final text and the path on success, or the failure.</summary>
+internal sealed record WalkResult(string? Text, IReadOnlyList<string> Path, JobOutcome? Failure);
+
+/// <summary>A step that ends the walk with this outcome.</summary>
+internal sealed class StepFailed(JobOutcome outcome) : Exception(outcome.ErrorMessage)
+{
+    public JobOutcome Outcome { get; } = outcome;
+}
+
+/// <summary>
+/// The walk over an intent's policy: its nodes in order, each model node given the request and the previous
+/// node's answer; an agent node unfolds into model turns and the effects they call until the model answers
+/// without tool calls or the policy's step limit is hit. Capabilities are checked here, for both kinds of run.
+/// </summary>
+internal static class WorkflowWalk
+{
+    public static async Task<WalkResult> RunAsync(IntentPolicy policy, ActRequest request, IStepExecutor steps, CancellationToken cancellationToken)
+    {
+        var path = new List<string>();
+        try
+        {
+            string? previous = null;
+            foreach (var node in policy.Nodes)
+            {
+                previous = node.Kind == NodeKinds.Agent
+                    ? await AgentAsync(policy, request, node, previous, steps, path, cancellationToken)
+                    : (await ModelAsync(steps, new ModelStep(node.Id, node, Conversation.For(request, node, previous), null, Last(path)), path, cancellationToken)).Text;
+            }
+            return new WalkResult(previous ?? "", path, null);
+        }
+        catch (StepFailed failed)
+        {
+            return new WalkResult(null, path, failed.Outcome);
+        }
+    }
+
+    static async Task<string> AgentAsync(
+        IntentPolicy policy, ActRequest request, PolicyNode node, string? previous, IStepExecutor steps, List<string> path, CancellationToken cancellationToken)
+    {
+        var offered = Offered(policy, request);
+        var messages = Conversation.For(request, node, previous);
+        IReadOnlyList<string> parents = Last(path);
+        for (var turn = 1; turn <= policy.MaxSteps; turn++)
+        {
+            var modelId = AgentIds.Model(node.Id, turn);
+            var reply = await ModelAsync(steps, new ModelStep(modelId, node, messages, offered, parents), path, cancellationToken);
+            messages.Add(reply.ToMessage());
+            if (reply.ToolCalls.Count == 0)
+                return reply.Text ?? "";
+            var done = new List<string>();
+            for (var i = 0; i < reply.ToolCalls.Count; i++)
+            {
+                var call = reply.ToolCalls[i];
+                var capability = Capabilities.FromFunctionName(call.Name);
+                var step = new EffectStep(AgentIds.Effect(node.Id, turn, i + 1), call, capability, modelId);
+                if (capability is null || !offered.Contains(capability))
+                {
+                    var message = $"The model called '{call.Name}', which this job does not allow; allowed: {(offered.Count == 0 ? "none" : string.Join(", ", offered.Select(Capabilities.FunctionName)))}.";
+                    steps.Denied(step, message);
+                    throw new StepFailed(JobOutcome.Failed(Problems.CapabilityDenied, message));
+                }
+                var result = await steps.EffectAsync(step, cancellationToken);
+                path.Add(step.NodeId);
+                messages.Add(new ChatMessage(ChatRole.Tool, [new FunctionResultContent(call.CallId, result.Content)]));
+                done.Add(step.NodeId);
+            }
+            parents = done;
+        }
+        throw new StepFailed(JobOutcome.Failed(Problems.StepLimitExceeded,
+            $"The agent took {policy.MaxSteps} model turns (the intent's maxSteps) without a final answer."));
+    }
+
+    static async Task<ModelCheckpoint> ModelAsync(IStepExecutor steps, ModelStep step, List<string> path, CancellationToken cancellationToken)
+    {
+        var reply = await steps.ModelAsync(step, cancellationToken);
+        path.Add(step.NodeId);
+        return reply;
+    }
+
+    /// <summary>What the agent's model is offered: the intent's capabilities, narrowed by the request's <c>tools</c>.</summary>
+    public static List<string> Offered(IntentPolicy policy, ActRequest request) =>
+        policy.Capabilities.Where(c => request.Tools is null || request.Tools.Contains(c)).ToList();
+
+    static IReadOnlyList<string> Last(List<string> path) => path.Count == 0 ? [] : [path[^1]];
+}
+
+/// <summary>How a node's model conversation begins: the node's prompt, the request, and the previous node's answer.</summary>
+internal static class Conversation
+{
+    public static List<ChatMessage> For(ActRequest request, PolicyNode node, string? previousAnswer)
+    {
+        var messages = new List<ChatMessage>();
+        if (!string.IsNullOrWhiteSpace(node.Prompt))
+            messages.Add(new ChatMessage(ChatRole.System, node.Prompt));
+        if (request.Messages is { Count: > 0 })
+            messages.AddRange(request.Messages.Select(m => new ChatMessage(new ChatRole(m.Role!), m.Content)));
+        if (!string.IsNullOrEmpty(request.Input))
+            messages.Add(new ChatMessage(ChatRole.User, request.Input));
+        if (previousAnswer is not null)
+            messages.Add(new ChatMessage(ChatRole.User, $"Work so far (from the previous step):\n{previousAnswer}"));
+        return messages;
+    }
+}
+
+/// <summary>Per-trace seeds: everything random in a run derives from its trace id, so replay repeats it.</summary>
+internal static class Seeds
+{
+    public static long For(string traceId, string scope)
+    {
+        // FNV-1a, stable across processes (string.GetHashCode is randomized per process).
+        var hash = 14695981039346656037UL;
+        foreach (var c in traceId)
+            hash = (hash ^ c) * 1099511628211UL;
+        hash = (hash ^ '/') * 1099511628211UL;
+        foreach (var c in scope)
+            hash = (hash ^ c) * 1099511628211UL;
+        return (long)(hash & long.MaxValue);
+    }
+}
