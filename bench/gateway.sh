@@ -3,7 +3,7 @@
 # figure beside its baseline in the same run, medians of ROUNDS rounds. Needs wrk and jq.
 #   (a) overhead per call: the zero-latency fake server called directly vs through Orchestrator (an `openai`
 #       model pointing at it), and Orchestrator with a zero-latency `simulated` model (the act path alone)
-#   (b) p99 while one of two models fails every call (HTTP 500) and the other answers in FAIL_OK_LATENCY_MS,
+#   (b) p99 while one of two models fails every call (HTTP FAIL_STATUS, default 500) and the other answers in FAIL_OK_LATENCY_MS ms,
 #       beside that healthy server's own p99, with the failing model preferred (quality-first) and latency-first
 #   (c) the tail cut by hedging: two fake servers, TAIL_PCT% of calls TAIL_MS ms, the rest TAIL_BASE_MS ms
 #       (independent seeds), hedge=false vs hedge=true, for each TAIL_PCT in TAIL_PCTS
@@ -22,6 +22,7 @@ CONNECTIONS=${CONNECTIONS:-8}
 WARMUP=${WARMUP:-8}
 SCENARIOS=${SCENARIOS:-"a b c"}
 FAIL_OK_LATENCY_MS=${FAIL_OK_LATENCY_MS:-20}
+FAIL_STATUS=${FAIL_STATUS:-500}
 TAIL_BASE_MS=${TAIL_BASE_MS:-20}
 TAIL_MS=${TAIL_MS:-800}
 TAIL_PCTS=${TAIL_PCTS:-"10 3"}
@@ -252,7 +253,7 @@ scenario_b() {
   echo "(b) one model failing every call" >&2
   local okp=$((FAKE_PORT0 + 1)) badp=$((FAKE_PORT0 + 2))
   start_fake ok "$okp" --LatencyMs "$FAIL_OK_LATENCY_MS"; local okpid=$FAKE_PID
-  start_fake bad "$badp" --FailPercent 100 --FailStatus 500; local badpid=$FAKE_PID
+  start_fake bad "$badp" --FailPercent 100 --FailStatus "$FAIL_STATUS"; local badpid=$FAKE_PID
   # shellcheck disable=SC2046
   start_orchestrator failing $(model 0 bad openai "$badp" 0.9) $(model 1 good openai "$okp" 0.5)
   local direct="http://127.0.0.1:$okp/v1/chat/completions"
@@ -291,9 +292,9 @@ scenario_b() {
   local d99 q99 l99
   d99=$(med b.direct p99_us); q99=$(med b.quality p99_us); l99=$(med b.latency p99_us)
   SECTIONS+=("$(cat <<EOF
-### (b) One of two models fails every call (HTTP 500), the other answers in $FAIL_OK_LATENCY_MS ms; $CONNECTIONS connections
+### (b) One of two models fails every call (HTTP $FAIL_STATUS), the other answers in $FAIL_OK_LATENCY_MS ms; $CONNECTIONS connections
 
-Models: \`bad\` (quality 0.9, a fake server answering 500 to every call) and \`good\` (quality 0.5, a fake server
+Models: \`bad\` (quality 0.9, a fake server answering $FAIL_STATUS to every call) and \`good\` (quality 0.5, a fake server
 answering in $FAIL_OK_LATENCY_MS ms). Default gateway settings (2 retries, breaker 50% over >= 5 calls, 30 s break).
 
 | path | p50 | p99 | p99.9 | max | calls reaching the failing server per run |
@@ -387,7 +388,7 @@ TOOK=$(( $(date +%s) - START ))
 {
   echo "## Gateway run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
   echo
-  echo "Command: \`ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WARMUP=$WARMUP WORKERS=$WORKERS SCENARIOS=\"$SCENARIOS\" TAIL_PCTS=\"$TAIL_PCTS\"${REV:+ REV=$REV} bench/gateway.sh\`"
+  echo "Command: \`ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WARMUP=$WARMUP WORKERS=$WORKERS FAIL_STATUS=$FAIL_STATUS SCENARIOS=\"$SCENARIOS\" TAIL_PCTS=\"$TAIL_PCTS\"${REV:+ REV=$REV} bench/gateway.sh\`"
   echo "(medians of $ROUNDS rounds of ${DURATION} s each, wrk -t$CONNECTIONS -c$CONNECTIONS closed loop, sync /v1/act; Orchestrator:Queue:Workers=$WORKERS; every process on the same $(nproc) cores;"
   echo "Orchestrator built from the $BUILT_FROM; $(dotnet --version) SDK; scenarios took ${TOOK} s)."
   echo "Latencies are client side, timed per request by bench/wrk/gateway.lua, not wrk's coordinated-omission-corrected histogram"

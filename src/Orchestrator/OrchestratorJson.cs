@@ -22,10 +22,25 @@ namespace Orchestrator;
 [JsonSerializable(typeof(EffectInput))]
 [JsonSerializable(typeof(EffectCheckpoint))]
 [JsonSerializable(typeof(GraphView))]
+[JsonSerializable(typeof(Replay.ReplayPackage))]
+[JsonSerializable(typeof(Replay.RerunReport))]
+[JsonSerializable(typeof(Replay.RerunRequest))]
+[JsonSerializable(typeof(Replay.RunDiff))]
+[JsonSerializable(typeof(Replay.ImportedReplay))]
+[JsonSerializable(typeof(Replay.RoutingConfiguration))]
+[JsonSerializable(typeof(Replay.ModelQuestion))]
 [JsonSerializable(typeof(Dictionary<string, object?>))]
 [JsonSerializable(typeof(Hosting.HealthView))]
 [JsonSerializable(typeof(Telemetry.TelemetryView))]
 [JsonSerializable(typeof(Gateway.ModelList))]
 [JsonSerializable(typeof(Gateway.ModelView))]
 [JsonSerializable(typeof(JsonElement))]
-public sealed partial class OrchestratorJson : JsonSerializerContext;
+public sealed partial class OrchestratorJson : JsonSerializerContext
+{
+    /// <summary>The same contract, indented, for files and terminals.</summary>
+    public static OrchestratorJson Indented { get; } = new(new JsonSerializerOptions(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        RespectNullableAnnotations = true,
+    });
+}

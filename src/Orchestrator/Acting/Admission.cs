@@ -25,6 +25,7 @@ internal sealed class Admission(
     TimeProvider time,
     OrchestratorTelemetry telemetry,
     Gateway.ModelGateway gateway,
+    Replay.RoutingSnapshot routing,
     IOptions<ActingOptions> options)
 {
     public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken)
@@ -66,6 +67,8 @@ internal sealed class Admission(
             Session = act.Request.Session,
             Request = JsonSerializer.Serialize(act.Request, OrchestratorJson.Default.ActRequest),
             DeadlineMs = act.DeadlineMs,
+            PolicyHash = act.Policy.ContentHash,
+            RoutingHash = routing.Hash,
             CreatedAt = now,
             DeadlineAt = now.AddMilliseconds(act.DeadlineMs),
         };

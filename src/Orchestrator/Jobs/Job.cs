@@ -20,6 +20,11 @@ public sealed class Job
     /// <summary>The admitted request, frozen as JSON: what the runner executes and replay reproduces.</summary>
     public string Request { get; set; } = "";
 
+    /// <summary>Content hashes of the policy and routing configuration the job ran with (see <c>Replay.Snapshot</c>).</summary>
+    public string? PolicyHash { get; set; }
+
+    public string? RoutingHash { get; set; }
+
     public int DeadlineMs { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime DeadlineAt { get; set; }
@@ -73,7 +78,9 @@ internal sealed class JobConfiguration : IEntityTypeConfiguration<Job>
         job.Property(j => j.Priority).HasConversion(WireNames.PriorityConverter).HasMaxLength(10);
         job.Property(j => j.IdempotencyKey).HasMaxLength(200);
         job.Property(j => j.Session).HasMaxLength(200);
-        job.Property(j => j.CurrentNode).HasMaxLength(100);
+        job.Property(j => j.CurrentNode).HasMaxLength(200);
+        job.Property(j => j.PolicyHash).HasMaxLength(64);
+        job.Property(j => j.RoutingHash).HasMaxLength(64);
         job.Property(j => j.ErrorCode).HasMaxLength(64);
         job.Ignore(j => j.IsTerminal);
         job.Ignore(j => j.Admitted);

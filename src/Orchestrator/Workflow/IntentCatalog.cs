@@ -1,5 +1,4 @@
 using System.Collections.Frozen;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 
@@ -49,22 +48,34 @@ public sealed class IntentCatalog
     /// <summary>Reads and checks one policy file; the replay command uses it for <c>--policy</c>.</summary>
     public static IntentPolicy Load(string file)
     {
-        var bytes = File.ReadAllBytes(file);
+        try
+        {
+            return Parse(File.ReadAllText(file));
+        }
+        catch (InvalidDataException error)
+        {
+            throw Invalid(file, error.Message);
+        }
+    }
+
+    /// <summary>Reads and checks a policy from its JSON text; <see cref="InvalidDataException"/> says what is wrong.</summary>
+    public static IntentPolicy Parse(string text)
+    {
         IntentPolicy? policy;
         try
         {
-            policy = JsonSerializer.Deserialize(bytes, OrchestratorJson.Default.IntentPolicy);
+            policy = JsonSerializer.Deserialize(text, OrchestratorJson.Default.IntentPolicy);
         }
         catch (JsonException error)
         {
-            throw Invalid(file, $"is not valid policy JSON at {error.Path}: {error.Message}");
+            throw new InvalidDataException($"is not valid policy JSON at {error.Path}: {error.Message}");
         }
         if (policy is null)
-            throw Invalid(file, "is empty.");
+            throw new InvalidDataException("is empty.");
         var problems = PolicyRules.Check(policy);
         if (problems.Count > 0)
-            throw Invalid(file, string.Join(" ", problems));
-        return policy with { ContentHash = Convert.ToHexStringLower(SHA256.HashData(bytes)) };
+            throw new InvalidDataException(string.Join(" ", problems));
+        return policy with { ContentHash = Replay.Hashes.Of(text), Source = text };
     }
 
     static OptionsValidationException Invalid(string file, string message) =>

@@ -25,9 +25,13 @@ public sealed record IntentPolicy
 
     public required IReadOnlyList<PolicyNode> Nodes { get; set; }
 
-    /// <summary>SHA-256 of the file's bytes, so a replay can tell which exact policy ran.</summary>
+    /// <summary>SHA-256 of the file's text, so a replay can tell which exact policy ran.</summary>
     [JsonIgnore]
     public string ContentHash { get; set; } = "";
+
+    /// <summary>The file's text as loaded, kept as the policy's snapshot.</summary>
+    [JsonIgnore]
+    public string Source { get; set; } = "";
 }
 
 /// <summary>The intent's routing preferences; the request's <c>routing</c> overrides them, the gateway default fills in.</summary>

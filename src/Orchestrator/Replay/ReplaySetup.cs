@@ -1,0 +1,16 @@
+namespace Orchestrator.Replay;
+
+internal static class ReplaySetup
+{
+    public static WebApplicationBuilder AddReplay(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ReplayOptions>().BindConfiguration(ReplayOptions.Section).ValidateOnStart()
+            .Validate(o => o.Retention > TimeSpan.Zero, "Orchestrator:Replay:Retention must be positive.")
+            .Validate(o => o.SweepInterval > TimeSpan.Zero, "Orchestrator:Replay:SweepInterval must be positive.");
+        builder.Services.AddSingleton<RoutingSnapshot>();
+        builder.Services.AddSingleton<Scrubber>();
+        builder.Services.AddSingleton<ReplayStore>();
+        builder.Services.AddHostedService<ReplayRetention>();
+        return builder;
+    }
+}

@@ -1,0 +1,104 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Microsoft.Extensions.Options;
+using Orchestrator.Gateway;
+using Orchestrator.Storage;
+using Orchestrator.Workflow;
+
+namespace Orchestrator.Replay;
+
+/// <summary>
+/// A frozen artifact a run depended on (a policy file, the routing configuration), stored once per content
+/// hash; jobs name the hashes they ran with, so a replay knows exactly which versions decided it.
+/// </summary>
+public sealed class Snapshot
+{
+    public string Hash { get; set; } = "";
+
+    /// <summary><c>policy</c> or <c>routing</c>.</summary>
+    public string Kind { get; set; } = "";
+
+    /// <summary>The intent of a policy; null for routing.</summary>
+    public string? Name { get; set; }
+
+    public string? Version { get; set; }
+
+    /// <summary>The content as it was (policy file text, or the routing configuration as JSON).</summary>
+    public string Content { get; set; } = "";
+
+    public DateTime CreatedAt { get; set; }
+}
+
+internal sealed class SnapshotConfiguration : IEntityTypeConfiguration<Snapshot>
+{
+    public void Configure(EntityTypeBuilder<Snapshot> snapshot)
+    {
+        snapshot.ToTable("Snapshots");
+        snapshot.HasKey(s => s.Hash);
+        snapshot.Property(s => s.Hash).HasMaxLength(64);
+        snapshot.Property(s => s.Kind).HasMaxLength(20);
+        snapshot.Property(s => s.Name).HasMaxLength(100);
+        snapshot.Property(s => s.Version).HasMaxLength(50);
+    }
+}
+
+/// <summary>The routing configuration in force (the catalog without secrets, and the gateway's options) and its hash.</summary>
+internal sealed class RoutingSnapshot
+{
+    public RoutingSnapshot(IOptions<ModelOptions> models, IOptions<GatewayOptions> gateway)
+    {
+        var content = new RoutingConfiguration(
+            models.Value.Catalog.Select(m => new ModelConfiguration(
+                m.Id, m.Provider, m.Endpoint, m.ModelName, m.CostPer1kInputUsd, m.CostPer1kOutputUsd, m.Quality, m.Tags,
+                m.Timeout, m.MaxConcurrency, !string.IsNullOrEmpty(m.ApiKey) || !string.IsNullOrEmpty(m.ApiKeyEnv))).ToList(),
+            gateway.Value.DefaultStrategy, gateway.Value.MaxRetries, gateway.Value.BreakerFailureRatio,
+            gateway.Value.BreakerMinimumThroughput, gateway.Value.BreakDuration);
+        Content = JsonSerializer.Serialize(content, OrchestratorJson.Default.RoutingConfiguration);
+        Hash = Hashes.Of(Content);
+    }
+
+    public string Content { get; }
+    public string Hash { get; }
+}
+
+/// <summary>The routing configuration a run used. API keys are never part of it: only whether one was set.</summary>
+public sealed record RoutingConfiguration(
+    IReadOnlyList<ModelConfiguration> Models, string DefaultStrategy, int MaxRetries, double BreakerFailureRatio,
+    int BreakerMinimumThroughput, TimeSpan BreakDuration);
+
+public sealed record ModelConfiguration(
+    string Id, string Provider, string? Endpoint, string Model, decimal CostPer1kInputUsd, decimal CostPer1kOutputUsd,
+    double Quality, IReadOnlyList<string> Tags, TimeSpan Timeout, int MaxConcurrency, bool HasApiKey);
+
+internal static class Hashes
+{
+    public static string Of(string content) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(content)));
+
+    /// <summary>The prompts of a policy (role and prompt of every node), hashed: prompts can change while the rest stays.</summary>
+    public static string OfPrompts(IntentPolicy policy) =>
+        Of(string.Join("\n", policy.Nodes.Select(n => $"{n.Id}|{n.Role}|{n.Prompt}")));
+}
+
+internal static class SnapshotSetup
+{
+    /// <summary>Stores the snapshots of the policies and routing in force (once per content hash) at start-up.</summary>
+    public static async Task RecordSnapshotsAsync(this WebApplication app)
+    {
+        var policies = app.Services.GetRequiredService<IntentCatalog>();
+        var routing = app.Services.GetRequiredService<RoutingSnapshot>();
+        var now = app.Services.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime;
+        await using var db = await app.Services.GetRequiredService<IDbContextFactory<OrchestratorDb>>().CreateDbContextAsync();
+        var wanted = policies.All
+            .Select(p => new Snapshot { Hash = p.ContentHash, Kind = "policy", Name = p.Intent, Version = p.Version, Content = p.Source, CreatedAt = now })
+            .Append(new Snapshot { Hash = routing.Hash, Kind = "routing", Content = routing.Content, CreatedAt = now })
+            .DistinctBy(s => s.Hash)
+            .ToList();
+        var hashes = wanted.Select(s => s.Hash).ToList();
+        var known = await db.Set<Snapshot>().Where(s => hashes.Contains(s.Hash)).Select(s => s.Hash).ToListAsync();
+        db.AddRange(wanted.Where(s => !known.Contains(s.Hash)));
+        await db.SaveChangesAsync();
+    }
+}
