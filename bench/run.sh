@@ -1,32 +1,57 @@
 #!/usr/bin/env bash
 # Measures /v1/act beside a bare minimal-API endpoint that reads the same JSON body, in the same run,
-# and prints medians and ratios. Needs wrk (apt-get install wrk). Results: bench/results/<date>.md
+# and prints medians and ratios. Needs wrk (apt-get install wrk) and jq. Results: bench/results/<date>.md
 #
 #   bench/run.sh                 # all scenarios, 3 rounds each
 #   ROUNDS=5 DURATION=15 bench/run.sh
+#   REV=HEAD bench/run.sh        # build Orchestrator from a commit (git archive into a temp dir), not the work tree
+#
+# Throughput (async acceptance, full lifecycle) is wrk's request count (bench/wrk/post.lua, wrk -t2 -cCONNECTIONS).
+# Latency (sync p50/p99) is timed per request by bench/wrk/gateway.lua with one connection per wrk thread
+# (wrk -tN -cN), not wrk's own histogram, which wrk 4.x corrects for coordinated omission before a script sees it
+# (see gateway.lua); wrk's corrected p99 is kept in the raw numbers as wrk-p99.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 SYNC_CONNECTIONS=${SYNC_CONNECTIONS:-8}
-ORCH_PORT=5090
-BARE_PORT=5091
+WARMUP=${WARMUP:-8}
+REV=${REV:-}
+ORCH_PORT=${ORCH_PORT:-5090}
+BARE_PORT=${BARE_PORT:-5091}
 KEY=bench-key-000000000001
 OPKEY=bench-operator-key-0001
 OUT=bench/out
 WORK=$(mktemp -d /tmp/orchestrator-bench.XXXXXX)
 RESULTS=bench/results
 mkdir -p "$RESULTS"
-REPORT="$RESULTS/$(date -u +%Y%m%dT%H%M%SZ).md"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+REPORT="$RESULTS/$STAMP.md"
+LOGS="$OUT/run-logs-$STAMP"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+command -v jq >/dev/null || { echo "jq is missing: apt-get install jq" >&2; exit 1; }
 
 echo "building Release..." >&2
-dotnet publish src/Orchestrator -c Release -o "$OUT/orchestrator" -v q -nologo >/dev/null
+SRC=.
+dirty=$(git status --porcelain -- src 2>/dev/null || true)
+BUILT_FROM="work tree of $(git rev-parse --short HEAD 2>/dev/null || echo '?')${dirty:+ (src/ has uncommitted changes)}"
+if [ -n "$REV" ]; then
+  # Read-only on the repository: the commit's tree is unpacked into the temp dir and built there.
+  SRC="$WORK/src"; mkdir -p "$SRC"
+  git archive "$REV" | tar -x -C "$SRC"
+  BUILT_FROM="commit $(git rev-parse --short "$REV")"
+fi
+dotnet publish "$SRC/src/Orchestrator" -c Release -o "$OUT/orchestrator" -v q -nologo >/dev/null
 dotnet publish bench/BareEndpoint -c Release -o "$OUT/bare" -v q -nologo >/dev/null
 
 pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() {
+  for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  mkdir -p "$LOGS"; cp "$WORK"/*.log "$LOGS"/ 2>/dev/null || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 start_bare() {
@@ -46,100 +71,162 @@ start_orchestrator() {
     Orchestrator__Queue__Capacity=10000000 \
     Orchestrator__Effects__WorkspaceRoot="$WORK/workspaces" \
     Serilog__MinimumLevel__Default=Warning \
-    "$@" dotnet "$OUT/orchestrator/Orchestrator.dll" >"$WORK/$name.log" 2>&1 &
+    "$@" dotnet "$OUT/orchestrator/Orchestrator.dll" >"$WORK/orchestrator-$name.log" 2>&1 &
   ORCH_PID=$!
+  ORCH_NAME=$name
   pids+=($ORCH_PID)
-  wait_up "http://127.0.0.1:$ORCH_PORT/health/ready"
+  wait_ready "http://127.0.0.1:$ORCH_PORT/health/ready"
 }
 
-stop_orchestrator() { kill "$ORCH_PID" 2>/dev/null || true; wait "$ORCH_PID" 2>/dev/null || true; }
+stop_orchestrator() {
+  kill "$ORCH_PID" 2>/dev/null || true
+  wait "$ORCH_PID" 2>/dev/null && true
+  local rc=$?
+  # 0 or 143 (SIGTERM): a clean stop; anything else is worth knowing
+  [ "$rc" = 0 ] || [ "$rc" = 143 ] || NOTES+=("orchestrator $ORCH_NAME exited with status $rc when stopped")
+  LOGSUM+=("$ORCH_NAME: $(logsum "$ORCH_NAME")")
+}
 
 # wait_up <url>: until the server answers at all (any status)
 wait_up() { for _ in $(seq 1 150); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != "000" ] && return 0; sleep 0.2; done; echo "not up: $1" >&2; exit 1; }
+# wait_ready <url>: until it answers 200
+wait_ready() { for _ in $(seq 1 150); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0; sleep 0.2; done; echo "not ready: $1" >&2; exit 1; }
 
-# wrkrun <connections> <seconds> <url> <body>  -> prints the RESULT line
+# wrkrun <connections> <seconds> <url> <body>  -> prints the RESULT line (throughput: wrk's counts, 2 threads)
 wrkrun() {
   BODY="$4" BENCH_KEY=$KEY wrk -t2 -c"$1" -d"$2"s --timeout 30s -s bench/wrk/post.lua "$3" | grep '^RESULT'
 }
+# latrun <connections> <seconds> <url> <body>  -> prints the RESULT line (latency: timed per request, one
+# connection per thread; p50_us/p99_us are measured, wrk_p99_us is wrk's corrected figure)
+latrun() {
+  BODY="$4" BENCH_KEY=$KEY wrk -t"$1" -c"$1" -d"$2"s --timeout 30s -s bench/wrk/gateway.lua "$3" | grep '^RESULT'
+}
 field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-counter() { curl -fs -H "X-Api-Key: $OPKEY" "http://127.0.0.1:$ORCH_PORT/v1/diag/telemetry?tenant=bench" | sed -E "s/.*\"$1\":([0-9]+).*/\1/;t;s/.*/0/"; }
-held() { curl -fs -H "X-Api-Key: $OPKEY" "http://127.0.0.1:$ORCH_PORT/v1/diag/telemetry" | sed -E 's/.*"held":([0-9]+).*/\1/'; }
-drain() { while [ "$(held)" != "0" ]; do sleep 0.2; done; }
+diag() { curl -fs -H "X-Api-Key: $OPKEY" "http://127.0.0.1:$ORCH_PORT/v1/diag/telemetry?tenant=bench"; }
+counter() { diag | jq --arg k "$1" '.counters[$k] // 0'; }
+# drain: until no job is queued or running (bounded: 60 s)
+drain() {
+  for _ in $(seq 1 600); do
+    [ "$(diag | jq '.queue.held + .queue.running')" = 0 ] && return 0
+    sleep 0.1
+  done
+  echo "  warning: jobs still queued or running after 60 s" >&2; NOTES+=("jobs still queued or running after 60 s of draining")
+}
 now_ms() { date +%s%3N; }
+# check <label> <RESULT line>: note non-2xx answers, connect errors and timeouts
+check() {
+  local bad=$(( $(field errors_status "$2") + $(field errors_connect "$2") + $(field errors_timeout "$2") ))
+  [ "$bad" = 0 ] || { echo "  warning: $1: $bad errors ($2)" >&2; NOTES+=("$1: $2"); }
+}
+# logsum <name>: the Orchestrator log's WRN/ERR/FTL lines, counted by their first words
+logsum() {
+  local s
+  s=$( (grep -oE '^\[[0-9:.]+ (WRN|ERR|FTL)\] [^.:(]{0,48}' "$WORK/orchestrator-$1.log" || true) | sed -E 's/^\[[0-9:.]+ //' |
+    sort | uniq -c | sort -rn | head -4 | awk '{n=$1; $1=""; printf "%s%d x \"%s\"", (NR>1?", ":""), n, substr($0,2)}')
+  echo "${s:-none}"
+}
+NOTES=()
+LOGSUM=()
 
 ASYNC='{"intent":"text/respond","input":"hello bench","mode":"async"}'
 SYNC='{"intent":"text/respond","input":"hello bench","mode":"sync"}'
 BARE=http://127.0.0.1:$BARE_PORT/v1/act
 ACT=http://127.0.0.1:$ORCH_PORT/v1/act
+START=$(date +%s)
 
 start_bare; wait_up "http://127.0.0.1:$BARE_PORT/v1/act"
 start_orchestrator main
 # JIT tiering takes several seconds of load before the hot path is fully optimized.
-warm() { wrkrun 8 "${WARMUP:-8}" "$ACT" "$SYNC" >/dev/null; wrkrun "$CONNECTIONS" 4 "$ACT" "$ASYNC" >/dev/null; drain; }
+warm() { latrun "$SYNC_CONNECTIONS" "$WARMUP" "$ACT" "$SYNC" >/dev/null; wrkrun "$CONNECTIONS" 4 "$ACT" "$ASYNC" >/dev/null; drain; }
 echo "warming up..." >&2
-wrkrun 16 4 "$BARE" "$ASYNC" >/dev/null; warm
+wrkrun 16 4 "$BARE" "$ASYNC" >/dev/null; latrun "$SYNC_CONNECTIONS" 4 "$BARE" "$SYNC" >/dev/null; warm
 
-declare -a bare_rps accept_rps life_rps bare_p50 bare_p99 sync_p50 sync_p99
+declare -a bare_rps accept_rps life_rps bare_p50 bare_p99 sync_p50 sync_p99 bare_wp99 sync_wp99 life_n
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r: throughput at $CONNECTIONS connections" >&2
-  b=$(wrkrun "$CONNECTIONS" "$DURATION" "$BARE" "$ASYNC"); bare_rps+=("$(field rps "$b")")
+  b=$(wrkrun "$CONNECTIONS" "$DURATION" "$BARE" "$ASYNC"); bare_rps+=("$(field rps "$b")"); check "bare rps round $r" "$b"
   drain
-  a=$(wrkrun "$CONNECTIONS" "$DURATION" "$ACT" "$ASYNC"); accept_rps+=("$(field rps "$a")")
-  [ "$(field errors_status "$a")" = "0" ] || echo "  warning: $(field errors_status "$a") non-2xx answers on async act" >&2
+  a=$(wrkrun "$CONNECTIONS" "$DURATION" "$ACT" "$ASYNC"); accept_rps+=("$(field rps "$a")"); check "async act round $r" "$a"
   drain
+  echo "  bare $(field rps "$b") req/s, act $(field rps "$a") req/s" >&2
 
   echo "round $r: full lifecycle (accepted -> completed)" >&2
   before=$(counter jobs.completed); t0=$(now_ms)
-  l=$(wrkrun "$CONNECTIONS" "$DURATION" "$ACT" "$ASYNC"); n=$(field requests "$l")
-  while [ $(( $(counter jobs.completed) - before )) -lt "$n" ]; do sleep 0.05; done
-  t1=$(now_ms); life_rps+=("$(awk -v n="$n" -v ms=$((t1 - t0)) 'BEGIN{printf "%.1f", n*1000/ms}')")
+  l=$(wrkrun "$CONNECTIONS" "$DURATION" "$ACT" "$ASYNC"); n=$(field requests "$l"); check "lifecycle round $r" "$l"
+  for _ in $(seq 1 2400); do [ $(( $(counter jobs.completed) - before )) -lt "$n" ] || break; sleep 0.05; done
+  t1=$(now_ms); life_rps+=("$(awk -v n="$n" -v ms=$((t1 - t0)) 'BEGIN{printf "%.1f", n*1000/ms}')"); life_n+=("$n/$((t1 - t0))ms")
+  [ $(( $(counter jobs.completed) - before )) -ge "$n" ] || { echo "  warning: lifecycle round $r: not all $n jobs completed" >&2; NOTES+=("lifecycle round $r: not all $n jobs completed within 120 s"); }
+  drain
+  echo "  ${life_rps[-1]} jobs/s" >&2
 
   echo "round $r: sync latency at $SYNC_CONNECTIONS connections" >&2
-  b=$(wrkrun "$SYNC_CONNECTIONS" "$DURATION" "$BARE" "$SYNC"); bare_p50+=("$(field p50_us "$b")"); bare_p99+=("$(field p99_us "$b")")
-  s=$(wrkrun "$SYNC_CONNECTIONS" "$DURATION" "$ACT" "$SYNC"); sync_p50+=("$(field p50_us "$s")"); sync_p99+=("$(field p99_us "$s")")
-  [ "$(field errors_status "$s")" = "0" ] || echo "  warning: $(field errors_status "$s") non-2xx answers on sync act" >&2
+  b=$(latrun "$SYNC_CONNECTIONS" "$DURATION" "$BARE" "$SYNC"); bare_p50+=("$(field p50_us "$b")"); bare_p99+=("$(field p99_us "$b")"); bare_wp99+=("$(field wrk_p99_us "$b")"); check "bare sync round $r" "$b"
+  s=$(latrun "$SYNC_CONNECTIONS" "$DURATION" "$ACT" "$SYNC"); sync_p50+=("$(field p50_us "$s")"); sync_p99+=("$(field p99_us "$s")"); sync_wp99+=("$(field wrk_p99_us "$s")"); check "sync act round $r" "$s"
+  drain
+  echo "  bare p50/p99 $(field p50_us "$b")/$(field p99_us "$b") us, act $(field p50_us "$s")/$(field p99_us "$s") us" >&2
 done
+COMPLETED=$(counter jobs.completed); FAILED=$(diag | jq '[.counters | to_entries[] | select(.key | startswith("jobs.failed")) | .value] | add // 0')
 stop_orchestrator
 
 # WAL checkpointing variants, each on a fresh store and warmed the same way: sync act p50/p99.
+declare -A W   # W[name.p50|p99|raw50|raw99|wrk99]
 wal_variant() {
   local name=$1; shift
   start_orchestrator "$name" "$@"; warm
-  local p50s=() p99s=()
+  local p50s=() p99s=() wp99s=() s
   for r in $(seq 1 "$ROUNDS"); do
-    s=$(wrkrun "$SYNC_CONNECTIONS" "$DURATION" "$ACT" "$SYNC"); p50s+=("$(field p50_us "$s")"); p99s+=("$(field p99_us "$s")")
+    s=$(latrun "$SYNC_CONNECTIONS" "$DURATION" "$ACT" "$SYNC"); check "WAL $name round $r" "$s"
+    p50s+=("$(field p50_us "$s")"); p99s+=("$(field p99_us "$s")"); wp99s+=("$(field wrk_p99_us "$s")")
+    echo "  $name: p50/p99 $(field p50_us "$s")/$(field p99_us "$s") us" >&2
   done
+  drain
   stop_orchestrator
-  echo "$(printf '%s\n' "${p50s[@]}" | median) $(printf '%s\n' "${p99s[@]}" | median) ${p99s[*]}"
+  W[$name.p50]=$(printf '%s\n' "${p50s[@]}" | median); W[$name.p99]=$(printf '%s\n' "${p99s[@]}" | median)
+  W[$name.raw50]="${p50s[*]}"; W[$name.raw99]="${p99s[*]}"; W[$name.wrk99]="${wp99s[*]}"
 }
 echo "WAL variants" >&2
-read -r IP50 IP99 IRAW <<<"$(wal_variant sqlite Orchestrator__Store__WalAutoCheckpointPages=1000)"
-read -r SP50W SP99W SRAW <<<"$(wal_variant large Orchestrator__Store__WalAutoCheckpointPages=8000)"
-read -r GP50 GP99 GRAW <<<"$(wal_variant default)"
+wal_variant sqlite Orchestrator__Store__WalAutoCheckpointPages=1000
+wal_variant large Orchestrator__Store__WalAutoCheckpointPages=8000
+wal_variant default
+TOOK=$(( $(date +%s) - START ))
 
 m() { printf '%s\n' "$@" | median; }
 BR=$(m "${bare_rps[@]}"); AR=$(m "${accept_rps[@]}"); LR=$(m "${life_rps[@]}")
 BP50=$(m "${bare_p50[@]}"); BP99=$(m "${bare_p99[@]}"); SP50=$(m "${sync_p50[@]}"); SP99=$(m "${sync_p99[@]}")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f%%", 100*a/b}'; }
 ms() { awk -v us="$1" 'BEGIN{printf "%.2f ms", us/1000}'; }
+diffms() { awk -v a="$1" -v b="$2" 'BEGIN{d=(a-b)/1000; printf "%s%.2f ms", (d>=0?"+":""), d}'; }
 {
-  echo "## Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+  echo "## Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
   echo
-  echo "Command: \`ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS SYNC_CONNECTIONS=$SYNC_CONNECTIONS bench/run.sh\` (medians of $ROUNDS rounds; wrk -t2)"
+  echo "Command: \`ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS SYNC_CONNECTIONS=$SYNC_CONNECTIONS WARMUP=$WARMUP${REV:+ REV=$REV} bench/run.sh\`"
+  echo "(medians of $ROUNDS rounds of ${DURATION} s; Orchestrator built from the $BUILT_FROM; $(dotnet --version) SDK; default"
+  echo "Orchestrator:Queue:Workers ($(( 2 * $(nproc) )) here); wrk, Orchestrator and the bare endpoint share the $(nproc) cores; took ${TOOK} s)."
+  echo "Throughput: wrk -t2 -c$CONNECTIONS request counts (bench/wrk/post.lua). Latency: client side, timed per request by"
+  echo "bench/wrk/gateway.lua with wrk -t$SYNC_CONNECTIONS -c$SYNC_CONNECTIONS (one connection per thread), not wrk's coordinated-omission-corrected"
+  echo "histogram; wrk's corrected p99 is in the raw numbers as wrk-p99 for comparison."
   echo
   echo "| figure | bare endpoint | orchestrator | ratio |"
   echo "|---|---|---|---|"
   echo "| async acceptance, $CONNECTIONS conn (req/s) | $BR | $AR | $(ratio "$AR" "$BR") |"
   echo "| full lifecycle accepted -> completed, $CONNECTIONS conn (jobs/s) | $BR | $LR | $(ratio "$LR" "$BR") |"
-  echo "| sync p50, $SYNC_CONNECTIONS conn | $(ms "$BP50") | $(ms "$SP50") | +$(ms "$(awk -v a="$SP50" -v b="$BP50" 'BEGIN{print a-b}')") |"
-  echo "| sync p99, $SYNC_CONNECTIONS conn | $(ms "$BP99") | $(ms "$SP99") | +$(ms "$(awk -v a="$SP99" -v b="$BP99" 'BEGIN{print a-b}')") |"
+  echo "| sync p50, $SYNC_CONNECTIONS conn | $(ms "$BP50") | $(ms "$SP50") | $(diffms "$SP50" "$BP50") |"
+  echo "| sync p99, $SYNC_CONNECTIONS conn | $(ms "$BP99") | $(ms "$SP99") | $(diffms "$SP99" "$BP99") |"
   echo
   echo "| WAL checkpointing (sync act, $SYNC_CONNECTIONS conn) | p50 | p99 |"
   echo "|---|---|---|"
-  echo "| wal_autocheckpoint=1000 pages (4 MiB, SQLite's default) | $(ms "$IP50") | $(ms "$IP99") |"
-  echo "| wal_autocheckpoint=8000 pages (32 MiB) | $(ms "$SP50W") | $(ms "$SP99W") |"
-  echo "| wal_autocheckpoint=250 pages (1 MiB, our default) | $(ms "$GP50") | $(ms "$GP99") |"
+  echo "| wal_autocheckpoint=1000 pages (4 MiB, SQLite's default) | $(ms "${W[sqlite.p50]}") | $(ms "${W[sqlite.p99]}") |"
+  echo "| wal_autocheckpoint=8000 pages (32 MiB) | $(ms "${W[large.p50]}") | $(ms "${W[large.p99]}") |"
+  echo "| wal_autocheckpoint=250 pages (1 MiB, our default) | $(ms "${W[default.p50]}") | $(ms "${W[default.p99]}") |"
   echo
-  echo "Raw: bare rps ${bare_rps[*]}; accept rps ${accept_rps[*]}; lifecycle ${life_rps[*]}; bare p50/p99 us ${bare_p50[*]} / ${bare_p99[*]}; sync p50/p99 us ${sync_p50[*]} / ${sync_p99[*]}; p99 us at 1000 pages $IRAW; 8000 pages $SRAW; 250 pages $GRAW"
+  echo "Raw: bare rps ${bare_rps[*]}; accept rps ${accept_rps[*]}; lifecycle jobs/s ${life_rps[*]} (jobs/span ${life_n[*]}); bare p50/p99 us ${bare_p50[*]} / ${bare_p99[*]}; sync p50/p99 us ${sync_p50[*]} / ${sync_p99[*]}; wrk-p99 us bare ${bare_wp99[*]}, sync ${sync_wp99[*]}; WAL p50/p99 us at 1000 pages ${W[sqlite.raw50]} / ${W[sqlite.raw99]}; 8000 pages ${W[large.raw50]} / ${W[large.raw99]}; 250 pages ${W[default.raw50]} / ${W[default.raw99]}; WAL wrk-p99 us at 1000 pages ${W[sqlite.wrk99]}; 8000 pages ${W[large.wrk99]}; 250 pages ${W[default.wrk99]}."
+  echo "Main instance's jobs: $COMPLETED completed, $FAILED failed. Orchestrator warning/error log lines: ${LOGSUM[*]}."
+  if [ "${#NOTES[@]}" -gt 0 ]; then
+    echo
+    echo "Problems:"
+    for n in "${NOTES[@]}"; do echo "- $n"; done
+  fi
+  echo
+  echo "Logs of this run: $LOGS/"
 } | tee "$REPORT"

@@ -37,7 +37,12 @@ internal sealed class GatewayTelemetry
         if (failure is { } f)
         {
             tags.Add("class", ModelFailureClasses.Of(f));
-            tags.Add("kind", f == ModelFailureClass.Malformed ? "quality" : f == ModelFailureClass.Rejected ? "request" : "transport");
+            tags.Add("kind", f switch
+            {
+                ModelFailureClass.Malformed => "quality",
+                ModelFailureClass.Rejected => "request",
+                _ => "transport",
+            });
         }
         _calls.Add(1, tags);
         _latency.Record(ms, new KeyValuePair<string, object?>("model", model));

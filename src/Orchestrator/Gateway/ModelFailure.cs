@@ -13,6 +13,9 @@ public enum ModelFailureClass
     Transport,
     Malformed,
     Rejected,
+
+    /// <summary>The provider refuses this model for every request (401, 403, 404): a wrong key, endpoint or model name.</summary>
+    Misconfigured,
 }
 
 public static class ModelFailureClasses
@@ -25,6 +28,7 @@ public static class ModelFailureClasses
         ModelFailureClass.Transport => "transport",
         ModelFailureClass.Malformed => "malformed",
         ModelFailureClass.Rejected => "rejected",
+        ModelFailureClass.Misconfigured => "misconfigured",
         _ => "unknown",
     };
 
@@ -32,8 +36,6 @@ public static class ModelFailureClasses
     public static bool IsRetryable(ModelFailureClass failure) =>
         failure is ModelFailureClass.Timeout or ModelFailureClass.RateLimited or ModelFailureClass.ServerError or ModelFailureClass.Transport;
 
-    /// <summary>Failures of the provider (not of the answer's content).</summary>
-    public static bool IsTransport(ModelFailureClass failure) => failure != ModelFailureClass.Malformed;
 }
 
 /// <summary>A model call that failed, classified.</summary>

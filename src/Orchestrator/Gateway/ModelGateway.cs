@@ -148,6 +148,7 @@ internal sealed class ModelGateway(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // A hedge that lost, or a job that ended. A provider may still bill the prompt: it is counted as sent.
+            model.Health.Canceled();
             attempt = Attempt.CanceledAfter(model.Id, Elapsed(started), EstimatedPrompt(model.Entry, call), hedged);
             attempts.Enqueue(attempt);
             throw;
@@ -182,8 +183,12 @@ internal sealed class ModelGateway(
         return reopen < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(Math.Ceiling(reopen.TotalSeconds));
     }
 
-    static RoutingDecision Decision(string strategy, string? chosen, List<RoutingCandidate> candidates, IEnumerable<Attempt> attempts, bool hedged) =>
-        new(strategy, chosen, candidates, attempts.Select(a => a.ToRecord()).ToList(), hedged);
+    /// <summary>The decision as recorded; <c>hedged</c> says a hedge was actually sent, not merely allowed.</summary>
+    static RoutingDecision Decision(string strategy, string? chosen, List<RoutingCandidate> candidates, IEnumerable<Attempt> attempts, bool hedgeAllowed)
+    {
+        var records = attempts.Select(a => a.ToRecord()).ToList();
+        return new RoutingDecision(strategy, chosen, candidates, records, hedgeAllowed && records.Any(a => a.Hedge));
+    }
 
     static ChatOptions ChatOptionsFor(ModelCall call) => new()
     {

@@ -15,12 +15,19 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
     double? _ewmaMs;
     long _calls;
     long _failures;
+    long _canceled;
 
     readonly record struct Sample(long AtMs, double Ms, ModelFailureClass? Failure);
 
     public void Succeeded(double ms) => Add(new Sample(Now, ms, null));
 
     public void Failed(ModelFailureClass failure, double ms) => Add(new Sample(Now, ms, failure));
+
+    /// <summary>
+    /// A call canceled before it answered (a hedge that lost, a job that ended). It says nothing about success
+    /// and its latency is unknown, so it only counts: many of them mean the model's tail is being hedged away.
+    /// </summary>
+    public void Canceled() => Interlocked.Increment(ref _canceled);
 
     long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -67,7 +74,7 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
         var errorRate = recent.Length == 0 ? 0 : (double)(recent.Length - latencies.Length) / recent.Length;
         return new HealthSnapshot(
             recent.Length, errorRate, byClass, ewma,
-            Percentile(latencies, 0.50), Percentile(latencies, 0.95), calls, failures);
+            Percentile(latencies, 0.50), Percentile(latencies, 0.95), calls, failures, Interlocked.Read(ref _canceled));
     }
 
     static double? Percentile(double[] sorted, double q) =>
@@ -83,7 +90,8 @@ public sealed record HealthSnapshot(
     double? P50Ms,
     double? P95Ms,
     long TotalCalls,
-    long TotalFailures)
+    long TotalFailures,
+    long TotalCanceled = 0)
 {
     public double SuccessRate => 1 - ErrorRate;
 

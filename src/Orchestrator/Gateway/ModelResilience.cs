@@ -27,7 +27,9 @@ internal static class ModelResilience
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = options.RetryBaseDelay,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception switch
+                // Never into an open circuit: when this failure (or a failed half-open probe) opened it, the
+                // call falls back to the next model at once instead of sleeping a backoff first.
+                ShouldHandle = args => ValueTask.FromResult(model.Circuit.CircuitState is CircuitState.Closed or CircuitState.HalfOpen && args.Outcome.Exception switch
                 {
                     ModelCallException error => ModelFailureClasses.IsRetryable(error.Failure) &&
                                                 (error.RetryAfter is null || error.RetryAfter <= options.MaxRetryAfter),

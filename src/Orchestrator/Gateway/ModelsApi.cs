@@ -63,7 +63,8 @@ public sealed record ModelView(
     double Quality,
     IReadOnlyList<string> Tags,
     long Calls,
-    long Failures)
+    long Failures,
+    long CanceledCalls)
 {
     internal static ModelView Of(CatalogModel model)
     {
@@ -76,7 +77,7 @@ public sealed record ModelView(
             Math.Round(health.ErrorRate, 4), health.ErrorsByClass, model.CircuitName,
             model.CircuitName == "open" ? model.OpenUntil : null, model.QuarantinedByOperator,
             model.Entry.CostPer1kInputUsd, model.Entry.CostPer1kOutputUsd, model.Entry.Quality, model.Entry.Tags,
-            health.TotalCalls, health.TotalFailures);
+            health.TotalCalls, health.TotalFailures, health.TotalCanceled);
     }
 
     static double? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;

@@ -15,16 +15,23 @@ public static class RoutingStrategies
 
     public static bool IsKnown(string? strategy) => strategy is not null && All.Contains(strategy);
 
-    /// <summary>Expected latency of a call, in ms (0 for a model without history).</summary>
-    public static double ExpectedLatency(HealthSnapshot health) =>
-        (health.EwmaMs ?? 0) / Math.Max(health.SuccessRate, 0.05);
+    /// <summary>
+    /// Expected latency of a call, in ms: 0 for a model never called (so it gets tried), infinite for one that
+    /// has been called but never answered (it must not stay first choice by having no latency to compare).
+    /// </summary>
+    public static double ExpectedLatency(HealthSnapshot health) => health.EwmaMs switch
+    {
+        { } ewma => ewma / Math.Max(health.SuccessRate, 0.05),
+        null when health.TotalCalls > 0 => double.PositiveInfinity,
+        _ => 0,
+    };
 
     /// <summary>The candidate's score under the strategy: 0..1, higher is better.</summary>
     public static double Score(string strategy, ModelEntry model, HealthSnapshot health) => Math.Round(strategy switch
     {
         QualityFirst => model.Quality * health.SuccessRate,
         CostFirst => health.SuccessRate / (1 + 1000 * (double)(model.CostPer1kInputUsd + model.CostPer1kOutputUsd)),
-        _ => health.SuccessRate * 1000 / (1000 + ExpectedLatency(health)),
+        _ => double.IsPositiveInfinity(ExpectedLatency(health)) ? 0 : health.SuccessRate * 1000 / (1000 + ExpectedLatency(health)),
     }, 4);
 
     /// <summary>Orders candidates best first.</summary>
@@ -40,6 +47,8 @@ public static class RoutingStrategies
     {
         QualityFirst => $"quality {model.Quality:0.##}",
         CostFirst => $"cost ${model.CostPer1kInputUsd + model.CostPer1kOutputUsd:0.######} per 1k tokens in+out",
-        _ => health.EwmaMs is null ? "no latency history yet (tried to learn it)" : $"expected latency {ExpectedLatency(health):0.#} ms",
+        _ => health.EwmaMs is not null ? $"expected latency {ExpectedLatency(health):0.#} ms"
+            : health.TotalCalls > 0 ? "never answered yet (ranked last)"
+            : "no latency history yet (tried to learn it)",
     };
 }

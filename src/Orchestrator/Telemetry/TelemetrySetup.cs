@@ -19,7 +19,8 @@ internal static class TelemetrySetup
             .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.EntityFrameworkCore", LogEventLevel.Warning)
             .MinimumLevel.Override("System.Net.Http.HttpClient", LogEventLevel.Warning)
-            .MinimumLevel.Override("Polly", LogEventLevel.Warning)
+            // Polly reports every retry and hedge at Warning; the gateway's own metrics and decisions say it better.
+            .MinimumLevel.Override("Polly", LogEventLevel.Error)
             .ReadFrom.Configuration(builder.Configuration)
             .ReadFrom.Services(services)
             .Enrich.FromLogContext()
@@ -48,7 +49,8 @@ internal static class TelemetrySetup
         app.UseSerilogRequestLogging(o =>
         {
             o.GetLevel = (http, _, error) =>
-                error is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error
+                http.RequestAborted.IsCancellationRequested ? LogEventLevel.Information
+                : error is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error
                 : http.Request.Path.StartsWithSegments("/health") ? LogEventLevel.Verbose
                 : LogEventLevel.Information;
             o.EnrichDiagnosticContext = (diagnostics, http) =>

@@ -304,6 +304,85 @@ public sealed class GatewayTests
         job.Str("output.usage.outputTokens").Should().Be("7");
     }
 
+    [Fact]
+    public async Task A_model_that_never_answered_is_not_kept_first_by_latency_first()
+    {
+        await using var wrong = await FakeModelServer.StartAsync();
+        wrong.Default = FakeModelServer.Behavior.Fail(404);
+        using var app = new Catalog().Remote("wrong", wrong, quality: 0.9).Simulated("right", quality: 0.5).Build();
+        using var client = app.ClientFor();
+
+        var first = await ActOk(client, new { input = "one", routing = new { strategy = "latency-first" } });
+        var second = await ActOk(client, new { input = "two", routing = new { strategy = "latency-first" } });
+
+        Decision(first)["attempts"]!.AsArray().Select(a => (a.Str("modelId"), a.Str("outcome"))).Should().Equal(("wrong", "failed"), ("right", "succeeded"));
+        Decision(first)["attempts"]![0]!.Str("failure").Should().Be("misconfigured", "a 404 says the model is configured wrong, not that the request is");
+        Decision(second)["attempts"]!.AsArray().Select(a => a.Str("modelId")).Should().Equal(["right"], "a model that was called and never answered ranks last");
+        Decision(second)["candidates"]!.AsArray().Single(c => c.Str("modelId") == "wrong").Str("reason").Should().Contain("never answered");
+    }
+
+    [Fact]
+    public async Task A_model_refused_for_every_request_is_quarantined()
+    {
+        await using var wrong = await FakeModelServer.StartAsync();
+        wrong.Default = FakeModelServer.Behavior.Fail(401);
+        using var app = new Catalog().Remote("wrong", wrong, quality: 0.9).Simulated("right", quality: 0.5)
+            .With("Orchestrator:Gateway:BreakerMinimumThroughput", "2").Build();
+        using var client = app.ClientFor();
+
+        for (var i = 0; i < 2; i++)
+            await ActOk(client, new { input = $"q{i}", routing = new { strategy = "quality-first" } });
+
+        (await Model(client, "wrong")).Str("status").Should().Be("quarantined", "a wrong key fails every call: it is the model, not the request");
+    }
+
+    [Fact]
+    public async Task A_failed_half_open_probe_falls_back_at_once_without_a_retry_backoff()
+    {
+        var time = new FakeTimeProvider(Start);
+        await using var flaky = await FakeModelServer.StartAsync();
+        flaky.Default = FakeModelServer.Behavior.Fail(503);
+        using var app = new Catalog()
+            .Remote("flaky", flaky, quality: 0.9).Simulated("steady", quality: 0.5)
+            .With("Orchestrator:Gateway:MaxRetries", "2")
+            .With("Orchestrator:Gateway:BreakerMinimumThroughput", "2")
+            .Build(time);
+        using var client = app.ClientFor();
+        object Ask(int i) => new { input = $"q{i}", routing = new { strategy = "quality-first" } };
+
+        // Two failures open the circuit (the second retry would go into the open circuit, so it is not made).
+        var opening = client.ActAsync(Ask(1));
+        while (!opening.IsCompleted)
+        {
+            time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.WhenAny(opening, Task.Delay(10));
+        }
+        (await opening).Body.Str("output.model").Should().Be("steady");
+        (await Model(client, "flaky")).Str("circuit").Should().Be("open");
+
+        time.Advance(TimeSpan.FromSeconds(31));
+        // The probe fails and reopens the circuit; with time frozen, a retry backoff would never end.
+        var probe = await client.ActAsync(Ask(2)).WaitAsync(TimeSpan.FromSeconds(20));
+
+        probe.Body.Str("output.model").Should().Be("steady");
+        (await Model(client, "flaky")).Str("circuit").Should().Be("open");
+    }
+
+    [Fact]
+    public async Task Hedged_is_recorded_only_when_a_hedge_was_sent()
+    {
+        await using var quick = await FakeModelServer.StartAsync();
+        await using var other = await FakeModelServer.StartAsync();
+        using var app = new Catalog().Remote("quick", quick, quality: 0.9).Remote("other", other, quality: 0.5)
+            .With("Orchestrator:Gateway:HedgeDefaultDelay", "00:00:05").Build();
+        using var client = app.ClientFor();
+
+        var job = await ActOk(client, new { input = "no need", routing = new { strategy = "quality-first", hedge = true } });
+
+        Decision(job)["hedged"]!.GetValue<bool>().Should().BeFalse("the primary answered before the hedge delay");
+        other.Calls.Should().Be(0);
+    }
+
     [Theory]
     [InlineData("Orchestrator:Models:0:Provider", "bedrock", "Orchestrator:Models:0:Provider")]
     [InlineData("Orchestrator:Models:0:Endpoint", "not a url", "Orchestrator:Models:0:Endpoint")]
