@@ -41,7 +41,16 @@ public static class ModelsApi
     }
 }
 
-public sealed record ModelList(IReadOnlyList<ModelView> Items);
+/// <summary>
+/// The catalog. <c>items</c> follows this API's list convention; <c>object</c>/<c>data</c> repeat it in the
+/// shape OpenAI-compatible clients expect of a <c>/v1/models</c> answer, so both kinds of client read it.
+/// </summary>
+public sealed record ModelList(IReadOnlyList<ModelView> Items)
+{
+    public string Object => "list";
+
+    public IReadOnlyList<ModelView> Data => Items;
+}
 
 /// <summary>A model as <c>GET /v1/models</c> shows it (API.md, Models).</summary>
 public sealed record ModelView(
