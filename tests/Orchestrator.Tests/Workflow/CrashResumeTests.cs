@@ -17,6 +17,9 @@ namespace Orchestrator.Tests.Workflow;
 public sealed class CrashResumeTests : IAsyncLifetime
 {
     const int AppendJobs = 8;
+    /// <summary>How long the HTTP target takes to answer: long enough for a kill to land while the fetch runs.</summary>
+    static readonly TimeSpan SlowAnswer = TimeSpan.FromSeconds(1.5);
+
     const int LinesPerJob = 6; // six appends and the answer: seven model turns, within agent/run's maxSteps of 8
 
     readonly string _folder = Directory.CreateTempSubdirectory("orchestrator-crash-").FullName;
@@ -34,7 +37,7 @@ public sealed class CrashResumeTests : IAsyncLifetime
         _slow.MapGet("/slow", async (HttpContext http) =>
         {
             Interlocked.Increment(ref _slowCalls);
-            await Task.Delay(1500, http.RequestAborted);
+            await Task.Delay(SlowAnswer, http.RequestAborted);
             return "slow answer";
         });
         await _slow.StartAsync();
