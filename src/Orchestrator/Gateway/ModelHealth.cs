@@ -16,6 +16,10 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
     long _calls;
     long _failures;
     long _canceled;
+    long _version;
+    HealthSnapshot? _cached;
+    long _cachedVersion;
+    long _cachedUntilMs;
 
     readonly record struct Sample(long AtMs, double Ms, ModelFailureClass? Failure);
 
@@ -27,7 +31,14 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
     /// A call canceled before it answered (a hedge that lost, a job that ended). It says nothing about success
     /// and its latency is unknown, so it only counts: many of them mean the model's tail is being hedged away.
     /// </summary>
-    public void Canceled() => Interlocked.Increment(ref _canceled);
+    public void Canceled()
+    {
+        lock (_gate)
+        {
+            _canceled++;
+            _version++;
+        }
+    }
 
     long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -39,6 +50,7 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
             _next = (_next + 1) % _ring.Length;
             _count = Math.Min(_count + 1, _ring.Length);
             _calls++;
+            _version++;
             if (sample.Failure is null)
                 _ewmaMs = _ewmaMs is { } ewma ? ewma + Alpha * (sample.Ms - ewma) : sample.Ms;
             else
@@ -46,41 +58,59 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
         }
     }
 
+    /// <summary>
+    /// The figures now. Routing reads every model's snapshot on every call, so the last one is kept and handed out
+    /// again until a call is recorded or its oldest sample leaves the window; computing one sorts at most
+    /// <c>samples</c> doubles with <see cref="Array.Sort{T}(T[], int, int)"/> (no LINQ, no comparison delegate).
+    /// </summary>
     public HealthSnapshot Snapshot()
     {
-        Sample[] recent;
-        double? ewma;
-        long calls, failures;
         lock (_gate)
         {
-            var since = Now - (long)window.TotalMilliseconds;
-            recent = new Sample[_count];
-            var n = 0;
+            var now = Now;
+            if (_cached is { } cached && _cachedVersion == _version && now < _cachedUntilMs)
+                return cached;
+
+            var since = now - (long)window.TotalMilliseconds;
+            var latencies = new double[_count];
+            var recent = 0;
+            var ok = 0;
+            var oldest = long.MaxValue;
+            Dictionary<string, int>? byClass = null;
             for (var i = 0; i < _count; i++)
             {
                 var sample = _ring[(_next - 1 - i + _ring.Length) % _ring.Length];
-                if (sample.AtMs >= since)
-                    recent[n++] = sample;
+                if (sample.AtMs < since)
+                    continue;
+                recent++;
+                oldest = Math.Min(oldest, sample.AtMs);
+                if (sample.Failure is { } failure)
+                {
+                    byClass ??= [];
+                    var name = ModelFailureClasses.Of(failure);
+                    byClass[name] = byClass.GetValueOrDefault(name) + 1;
+                }
+                else
+                    latencies[ok++] = sample.Ms;
             }
-            Array.Resize(ref recent, n);
-            ewma = _ewmaMs;
-            calls = _calls;
-            failures = _failures;
+            Array.Sort(latencies, 0, ok);
+            var errorRate = recent == 0 ? 0 : (double)(recent - ok) / recent;
+            var fresh = new HealthSnapshot(
+                recent, errorRate, (IReadOnlyDictionary<string, int>?)byClass ?? EmptyClasses, _ewmaMs,
+                Percentile(latencies, ok, 0.50), Percentile(latencies, ok, 0.95), _calls, _failures, _canceled);
+            _cached = fresh;
+            _cachedVersion = _version;
+            // valid until the oldest sample in it falls out of the window (a snapshot of no samples never changes by time)
+            _cachedUntilMs = oldest == long.MaxValue ? long.MaxValue : oldest + (long)window.TotalMilliseconds;
+            return fresh;
         }
-        var latencies = recent.Where(s => s.Failure is null).Select(s => s.Ms).Order().ToArray();
-        var byClass = recent.Where(s => s.Failure is not null)
-            .GroupBy(s => ModelFailureClasses.Of(s.Failure!.Value))
-            .ToDictionary(g => g.Key, g => g.Count());
-        var errorRate = recent.Length == 0 ? 0 : (double)(recent.Length - latencies.Length) / recent.Length;
-        return new HealthSnapshot(
-            recent.Length, errorRate, byClass, ewma,
-            Percentile(latencies, 0.50), Percentile(latencies, 0.95), calls, failures, Interlocked.Read(ref _canceled));
     }
 
-    static double? Percentile(double[] sorted, double q) =>
-        sorted.Length == 0 ? null : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
-}
+    static readonly IReadOnlyDictionary<string, int> EmptyClasses = new Dictionary<string, int>();
 
+    static double? Percentile(double[] sorted, int length, double q) =>
+        length == 0 ? null : sorted[Math.Min(length - 1, (int)Math.Ceiling(q * length) - 1)];
+}
 /// <summary>Health figures of one model at one moment.</summary>
 public sealed record HealthSnapshot(
     int RecentCalls,
