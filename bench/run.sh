@@ -142,7 +142,7 @@ warm() { latrun "$SYNC_CONNECTIONS" "$WARMUP" "$ACT" "$SYNC" >/dev/null; wrkrun 
 echo "warming up..." >&2
 wrkrun 16 4 "$BARE" "$ASYNC" >/dev/null; latrun "$SYNC_CONNECTIONS" 4 "$BARE" "$SYNC" >/dev/null; warm
 
-declare -a bare_rps accept_rps life_rps bare_p50 bare_p99 sync_p50 sync_p99 bare_wp99 sync_wp99 life_n
+declare -a bare_rps accept_rps life_rps bare_p50 bare_p99 sync_p50 sync_p99 bare_wp99 sync_wp99 life_n bare_p999 sync_p999 bare_max sync_max
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r: throughput at $CONNECTIONS connections" >&2
   b=$(wrkrun "$CONNECTIONS" "$DURATION" "$BARE" "$ASYNC"); bare_rps+=("$(field rps "$b")"); check "bare rps round $r" "$b"
@@ -161,8 +161,8 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "  ${life_rps[-1]} jobs/s" >&2
 
   echo "round $r: sync latency at $SYNC_CONNECTIONS connections" >&2
-  b=$(latrun "$SYNC_CONNECTIONS" "$DURATION" "$BARE" "$SYNC"); bare_p50+=("$(field p50_us "$b")"); bare_p99+=("$(field p99_us "$b")"); bare_wp99+=("$(field wrk_p99_us "$b")"); check "bare sync round $r" "$b"
-  s=$(latrun "$SYNC_CONNECTIONS" "$DURATION" "$ACT" "$SYNC"); sync_p50+=("$(field p50_us "$s")"); sync_p99+=("$(field p99_us "$s")"); sync_wp99+=("$(field wrk_p99_us "$s")"); check "sync act round $r" "$s"
+  b=$(latrun "$SYNC_CONNECTIONS" "$DURATION" "$BARE" "$SYNC"); bare_p50+=("$(field p50_us "$b")"); bare_p99+=("$(field p99_us "$b")"); bare_wp99+=("$(field wrk_p99_us "$b")"); bare_p999+=("$(field p999_us "$b")"); bare_max+=("$(field max_us "$b")"); check "bare sync round $r" "$b"
+  s=$(latrun "$SYNC_CONNECTIONS" "$DURATION" "$ACT" "$SYNC"); sync_p50+=("$(field p50_us "$s")"); sync_p99+=("$(field p99_us "$s")"); sync_wp99+=("$(field wrk_p99_us "$s")"); sync_p999+=("$(field p999_us "$s")"); sync_max+=("$(field max_us "$s")"); check "sync act round $r" "$s"
   drain
   echo "  bare p50/p99 $(field p50_us "$b")/$(field p99_us "$b") us, act $(field p50_us "$s")/$(field p99_us "$s") us" >&2
 done
@@ -170,20 +170,22 @@ COMPLETED=$(counter jobs.completed); FAILED=$(diag | jq '[.counters | to_entries
 stop_orchestrator
 
 # WAL checkpointing variants, each on a fresh store and warmed the same way: sync act p50/p99.
-declare -A W   # W[name.p50|p99|raw50|raw99|wrk99]
+declare -A W   # W[name.p50|p99|p999|max|raw50|raw99|raw999|rawmax|wrk99]
 wal_variant() {
   local name=$1; shift
   start_orchestrator "$name" "$@"; warm
-  local p50s=() p99s=() wp99s=() s
+  local p50s=() p99s=() p999s=() maxs=() wp99s=() s
   for r in $(seq 1 "$ROUNDS"); do
     s=$(latrun "$SYNC_CONNECTIONS" "$DURATION" "$ACT" "$SYNC"); check "WAL $name round $r" "$s"
     p50s+=("$(field p50_us "$s")"); p99s+=("$(field p99_us "$s")"); wp99s+=("$(field wrk_p99_us "$s")")
+    p999s+=("$(field p999_us "$s")"); maxs+=("$(field max_us "$s")")
     echo "  $name: p50/p99 $(field p50_us "$s")/$(field p99_us "$s") us" >&2
   done
   drain
   stop_orchestrator
   W[$name.p50]=$(printf '%s\n' "${p50s[@]}" | median); W[$name.p99]=$(printf '%s\n' "${p99s[@]}" | median)
-  W[$name.raw50]="${p50s[*]}"; W[$name.raw99]="${p99s[*]}"; W[$name.wrk99]="${wp99s[*]}"
+  W[$name.p999]=$(printf '%s\n' "${p999s[@]}" | median); W[$name.max]=$(printf '%s\n' "${maxs[@]}" | median)
+  W[$name.raw50]="${p50s[*]}"; W[$name.raw99]="${p99s[*]}"; W[$name.raw999]="${p999s[*]}"; W[$name.rawmax]="${maxs[*]}"; W[$name.wrk99]="${wp99s[*]}"
 }
 echo "WAL variants" >&2
 wal_variant sqlite Orchestrator__Store__WalAutoCheckpointPages=1000
@@ -194,6 +196,7 @@ TOOK=$(( $(date +%s) - START ))
 m() { printf '%s\n' "$@" | median; }
 BR=$(m "${bare_rps[@]}"); AR=$(m "${accept_rps[@]}"); LR=$(m "${life_rps[@]}")
 BP50=$(m "${bare_p50[@]}"); BP99=$(m "${bare_p99[@]}"); SP50=$(m "${sync_p50[@]}"); SP99=$(m "${sync_p99[@]}")
+BP999=$(m "${bare_p999[@]}"); SP999=$(m "${sync_p999[@]}"); BMAX=$(m "${bare_max[@]}"); SMAX=$(m "${sync_max[@]}")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f%%", 100*a/b}'; }
 ms() { awk -v us="$1" 'BEGIN{printf "%.2f ms", us/1000}'; }
 diffms() { awk -v a="$1" -v b="$2" 'BEGIN{d=(a-b)/1000; printf "%s%.2f ms", (d>=0?"+":""), d}'; }
@@ -213,14 +216,16 @@ diffms() { awk -v a="$1" -v b="$2" 'BEGIN{d=(a-b)/1000; printf "%s%.2f ms", (d>=
   echo "| full lifecycle accepted -> completed, $CONNECTIONS conn (jobs/s) | $BR | $LR | $(ratio "$LR" "$BR") |"
   echo "| sync p50, $SYNC_CONNECTIONS conn | $(ms "$BP50") | $(ms "$SP50") | $(diffms "$SP50" "$BP50") |"
   echo "| sync p99, $SYNC_CONNECTIONS conn | $(ms "$BP99") | $(ms "$SP99") | $(diffms "$SP99" "$BP99") |"
+  echo "| sync p99.9, $SYNC_CONNECTIONS conn | $(ms "$BP999") | $(ms "$SP999") | $(diffms "$SP999" "$BP999") |"
+  echo "| sync max of a run (median of the rounds' max), $SYNC_CONNECTIONS conn | $(ms "$BMAX") | $(ms "$SMAX") | $(diffms "$SMAX" "$BMAX") |"
   echo
-  echo "| WAL checkpointing (sync act, $SYNC_CONNECTIONS conn) | p50 | p99 |"
-  echo "|---|---|---|"
-  echo "| wal_autocheckpoint=1000 pages (4 MiB, SQLite's default) | $(ms "${W[sqlite.p50]}") | $(ms "${W[sqlite.p99]}") |"
-  echo "| wal_autocheckpoint=8000 pages (32 MiB) | $(ms "${W[large.p50]}") | $(ms "${W[large.p99]}") |"
-  echo "| wal_autocheckpoint=250 pages (1 MiB, our default) | $(ms "${W[default.p50]}") | $(ms "${W[default.p99]}") |"
+  echo "| WAL checkpointing (sync act, $SYNC_CONNECTIONS conn) | p50 | p99 | p99.9 | max of a run |"
+  echo "|---|---|---|---|---|"
+  echo "| wal_autocheckpoint=1000 pages (4 MiB, SQLite's default) | $(ms "${W[sqlite.p50]}") | $(ms "${W[sqlite.p99]}") | $(ms "${W[sqlite.p999]}") | $(ms "${W[sqlite.max]}") |"
+  echo "| wal_autocheckpoint=8000 pages (32 MiB) | $(ms "${W[large.p50]}") | $(ms "${W[large.p99]}") | $(ms "${W[large.p999]}") | $(ms "${W[large.max]}") |"
+  echo "| wal_autocheckpoint=250 pages (1 MiB, our default) | $(ms "${W[default.p50]}") | $(ms "${W[default.p99]}") | $(ms "${W[default.p999]}") | $(ms "${W[default.max]}") |"
   echo
-  echo "Raw: bare rps ${bare_rps[*]}; accept rps ${accept_rps[*]}; lifecycle jobs/s ${life_rps[*]} (jobs/span ${life_n[*]}); bare p50/p99 us ${bare_p50[*]} / ${bare_p99[*]}; sync p50/p99 us ${sync_p50[*]} / ${sync_p99[*]}; wrk-p99 us bare ${bare_wp99[*]}, sync ${sync_wp99[*]}; WAL p50/p99 us at 1000 pages ${W[sqlite.raw50]} / ${W[sqlite.raw99]}; 8000 pages ${W[large.raw50]} / ${W[large.raw99]}; 250 pages ${W[default.raw50]} / ${W[default.raw99]}; WAL wrk-p99 us at 1000 pages ${W[sqlite.wrk99]}; 8000 pages ${W[large.wrk99]}; 250 pages ${W[default.wrk99]}."
+  echo "Raw: bare rps ${bare_rps[*]}; accept rps ${accept_rps[*]}; lifecycle jobs/s ${life_rps[*]} (jobs/span ${life_n[*]}); bare p50/p99 us ${bare_p50[*]} / ${bare_p99[*]}; sync p50/p99 us ${sync_p50[*]} / ${sync_p99[*]}; p99.9/max us bare ${bare_p999[*]} / ${bare_max[*]}, sync ${sync_p999[*]} / ${sync_max[*]}; wrk-p99 us bare ${bare_wp99[*]}, sync ${sync_wp99[*]}; WAL p50/p99/p99.9/max us at 1000 pages ${W[sqlite.raw50]} / ${W[sqlite.raw99]} / ${W[sqlite.raw999]} / ${W[sqlite.rawmax]}; 8000 pages ${W[large.raw50]} / ${W[large.raw99]} / ${W[large.raw999]} / ${W[large.rawmax]}; 250 pages ${W[default.raw50]} / ${W[default.raw99]} / ${W[default.raw999]} / ${W[default.rawmax]}; WAL wrk-p99 us at 1000 pages ${W[sqlite.wrk99]}; 8000 pages ${W[large.wrk99]}; 250 pages ${W[default.wrk99]}."
   echo "Main instance's jobs: $COMPLETED completed, $FAILED failed. Orchestrator warning/error log lines: ${LOGSUM[*]}."
   if [ "${#NOTES[@]}" -gt 0 ]; then
     echo
