@@ -32,44 +32,14 @@ WORKERS=${WORKERS:-64}
 REV=${REV:-}
 ORCH_PORT=${ORCH_PORT:-5092}
 FAKE_PORT0=${FAKE_PORT0:-7101}
-KEY=bench-key-000000000001
-OPKEY=bench-operator-key-0001
-OUT=bench/out
-WORK=$(mktemp -d /tmp/orchestrator-gateway.XXXXXX)
-RESULTS=bench/results
-mkdir -p "$RESULTS"
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+KIND=gateway
+. bench/lib.sh
 REPORT="$RESULTS/gateway-$STAMP.md"
-LOGS="$OUT/gateway-logs-$STAMP"
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-command -v jq >/dev/null || { echo "jq is missing: apt-get install jq" >&2; exit 1; }
+DIAG_QUERY=""   # every tenant: the gateway's counters are not per tenant
+need wrk jq curl
 
-echo "building Release..." >&2
-SRC=.
-dirty=$(git status --porcelain -- src 2>/dev/null || true)
-BUILT_FROM="work tree of $(git rev-parse --short HEAD 2>/dev/null || echo '?')${dirty:+ (src/ has uncommitted changes)}"
-if [ -n "$REV" ]; then
-  SRC="$WORK/src"; mkdir -p "$SRC"
-  git archive "$REV" | tar -x -C "$SRC"
-  BUILT_FROM="commit $(git rev-parse --short "$REV")"
-fi
-dotnet publish "$SRC/src/Orchestrator" -c Release -o "$OUT/gateway-orchestrator" -v q -nologo >/dev/null
+build_orchestrator "$OUT/gateway-orchestrator"
 dotnet publish bench/FakeModel -c Release -o "$OUT/fakemodel" -v q -nologo >/dev/null
-
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  mkdir -p "$LOGS"; cp "$WORK"/*.log "$LOGS"/ 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# wait_up <url>: until the server answers at all (any status)
-wait_up() { for _ in $(seq 1 150); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != "000" ] && return 0; sleep 0.2; done; echo "not up: $1" >&2; exit 1; }
-
-# wait_ready <url>: until it answers 200
-wait_ready() { for _ in $(seq 1 150); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0; sleep 0.2; done; echo "not ready: $1" >&2; exit 1; }
 
 # start_fake <name> <port> [--Setting value ...]; FAKE_PID is its pid
 start_fake() {
@@ -85,31 +55,16 @@ stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 start_orchestrator() {
   local name=$1; shift
   rm -f "$WORK"/$name.db*
-  env ASPNETCORE_URLS=http://127.0.0.1:$ORCH_PORT \
-    ConnectionStrings__Orchestrator="Data Source=$WORK/$name.db" \
-    Orchestrator__ApiKeys__0__Key=$KEY Orchestrator__ApiKeys__0__Tenant=bench Orchestrator__ApiKeys__0__Principal=bench \
-    Orchestrator__ApiKeys__1__Key=$OPKEY Orchestrator__ApiKeys__1__Tenant=ops Orchestrator__ApiKeys__1__Principal=ops \
-    Orchestrator__ApiKeys__1__Roles__0=operator \
-    Orchestrator__Queue__Capacity=10000000 \
-    Orchestrator__Effects__WorkspaceRoot="$WORK/workspaces" \
-    Serilog__MinimumLevel__Default=Warning \
+  orchestrator_env "$WORK/$name.db"
+  env "${ORCH_ENV[@]}" Orchestrator__Queue__Capacity=10000000 \
     ${WORKERS_ENV} "$@" dotnet "$OUT/gateway-orchestrator/Orchestrator.dll" >"$WORK/orchestrator-$name.log" 2>&1 &
   ORCH_PID=$!
   pids+=("$ORCH_PID")
   wait_ready "http://127.0.0.1:$ORCH_PORT/health/ready"
 }
 WORKERS_ENV=""; [ "$WORKERS" = default ] || WORKERS_ENV="Orchestrator__Queue__Workers=$WORKERS"
-diag() { curl -fs -H "X-Api-Key: $OPKEY" "http://127.0.0.1:$ORCH_PORT/v1/diag/telemetry"; }
 # jobs_done: jobs that ended (completed, failed, canceled) so far
 jobs_done() { diag | jq '[.counters | to_entries[] | select(.key | test("^jobs[.](completed|failed|canceled)")) | .value] | add // 0'; }
-# drain_jobs: until no job is queued or running (wrk leaves jobs behind when it closes its connections)
-drain_jobs() {
-  for _ in $(seq 1 300); do
-    [ "$(diag | jq '.queue.held + .queue.running')" = 0 ] && return 0
-    sleep 0.1
-  done
-  echo "  warning: jobs still queued or running after 30 s" >&2
-}
 # run_view: the service's own latency summaries (all jobs since start)
 run_view() { diag | jq -r '.latency | "queueMs p50 \(.queueMs.p50Ms) / p99 \(.queueMs.p99Ms), runMs p50 \(.runMs.p50Ms) / p99 \(.runMs.p99Ms) over \(.runMs.count) jobs"'; }
 # model <index> <id> openai <port> <quality> | model <index> <id> simulated <latencyMs> <quality>: env assignments
@@ -130,17 +85,6 @@ sample() {
       attempts: [.attempts[] | "\(.modelId) \(.outcome) \(.latencyMs)ms\(if .hedge then " (hedge)" else "" end)"]})}'
 }
 
-# wrkrun <connections> <seconds> <url> <body>  -> prints the RESULT line. One thread per connection: gateway.lua
-# times each request itself (wrk's own percentiles are corrected for coordinated omission; see gateway.lua).
-wrkrun() {
-  BODY="$4" BENCH_KEY=$KEY wrk -t"$1" -c"$1" -d"$2"s --timeout 30s -s bench/wrk/gateway.lua "$3" | grep '^RESULT'
-}
-field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-
-declare -A R     # R[label,round] = RESULT line
-declare -A X     # extra per-run figures
-NOTES=()
 TCK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 CPU_PIDS=()      # name=pid pairs whose CPU time per request measure() records as X[label.cpu.name,round] (ms)
@@ -148,7 +92,7 @@ CPU_PIDS=()      # name=pid pairs whose CPU time per request measure() records a
 measure() {
   local line kv before=()
   for kv in "${CPU_PIDS[@]}"; do before+=("$(cpu_ticks "${kv#*=}")"); done
-  line=$(wrkrun "${4:-$CONNECTIONS}" "$DURATION" "$2" "$3")
+  line=$(latrun "${4:-$CONNECTIONS}" "$DURATION" "$2" "$3")
   R[$1,$round]=$line
   local i=0
   for kv in "${CPU_PIDS[@]}"; do
@@ -161,25 +105,9 @@ measure() {
   [ "$bad" = 0 ] || { echo "  warning: $1 round $round: $bad errors ($line)" >&2; NOTES+=("$1 round $round: $line"); }
   echo "  $1: p50 $(ms "$(field p50_us "$line")") p99 $(ms "$(field p99_us "$line")") max $(ms "$(field max_us "$line")") ($(field rps "$line") req/s)" >&2
 }
-# med <label> <field>: median over the rounds
-med() { for r in $(seq 1 "$ROUNDS"); do field "$2" "${R[$1,$r]}"; done | median; }
-# raw <label> <field>: the rounds' figures
-raw() { local s=(); for r in $(seq 1 "$ROUNDS"); do s+=("$(field "$2" "${R[$1,$r]}")"); done; echo "${s[*]}"; }
-xmed() { for r in $(seq 1 "$ROUNDS"); do echo "${X[$1,$r]}"; done | median; }
-xraw() { local s=(); for r in $(seq 1 "$ROUNDS"); do s+=("${X[$1,$r]}"); done; echo "${s[*]}"; }
-ms() { awk -v us="$1" 'BEGIN{printf "%.2f ms", us/1000}'; }
-diffms() { awk -v a="$1" -v b="$2" 'BEGIN{d=(a-b)/1000; printf "%s%.2f ms", (d>=0?"+":""), d}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}'; }
 errsum() { local s=0; for r in $(seq 1 "$ROUNDS"); do s=$((s + $(field errors_status "${R[$1,$r]}") + $(field errors_timeout "${R[$1,$r]}"))); done; echo "$s"; }
-# logsum <name>: the Orchestrator log's WRN/ERR/FTL lines, counted by their first words
-logsum() {
-  local s
-  s=$( (grep -oE '^\[[0-9:.]+ (WRN|ERR|FTL)\] [^.:(]{0,48}' "$WORK/orchestrator-$1.log" || true) | sed -E 's/^\[[0-9:.]+ //' |
-    sort | uniq -c | sort -rn | head -4 | awk '{n=$1; $1=""; printf "%s%d x \"%s\"", (NR>1?", ":""), n, substr($0,2)}')
-  echo "${s:-none}"
-}
 
-ACT=http://127.0.0.1:$ORCH_PORT/v1/act
 act() { echo "{\"intent\":\"text/respond\",\"input\":\"hello bench\",\"mode\":\"sync\",\"routing\":{$1}}"; }
 SECTIONS=()
 SAMPLES=()
@@ -196,9 +124,9 @@ scenario_a() {
   local via_fake; via_fake=$(act '"models":["fake"]')
   local via_sim; via_sim=$(act '"models":["sim"]')
   echo "  warming up..." >&2
-  wrkrun "$CONNECTIONS" "$WARMUP" "$direct" "$chat" >/dev/null
-  wrkrun "$CONNECTIONS" "$WARMUP" "$ACT" "$via_fake" >/dev/null
-  wrkrun "$CONNECTIONS" "$WARMUP" "$ACT" "$via_sim" >/dev/null; drain_jobs
+  latrun "$CONNECTIONS" "$WARMUP" "$direct" "$chat" >/dev/null
+  latrun "$CONNECTIONS" "$WARMUP" "$ACT" "$via_fake" >/dev/null
+  latrun "$CONNECTIONS" "$WARMUP" "$ACT" "$via_sim" >/dev/null; drain_jobs
   CPU_PIDS=("orch=$ORCH_PID" "fake=$fake")
   for round in $(seq 1 "$ROUNDS"); do
     echo " round $round" >&2
@@ -213,7 +141,7 @@ scenario_a() {
   SAMPLES+=("(a) act -> openai model on the fake server: \`$(sample "$via_fake")\`")
   SAMPLES+=("(a) act -> simulated model: \`$(sample "$via_sim")\`")
   local view; view=$(run_view)
-  local lw; lw=$(logsum overhead)
+  local lw; lw=$(logsum orchestrator-overhead)
   stop_pid "$ORCH_PID"; stop_pid "$fake"
 
   local d50 d99 o50 o99 s50 s99 e50 e99 t50 t99 u50 u99
@@ -262,11 +190,11 @@ scenario_b() {
   local latency; latency=$(act '"strategy":"latency-first","models":["bad","good"]')
   echo "  warming up (the failing model gets quarantined now)..." >&2
   local t0; t0=$(date +%s)
-  local w; w=$(wrkrun "$CONNECTIONS" "$WARMUP" "$ACT" "$quality"); drain_jobs
+  local w; w=$(latrun "$CONNECTIONS" "$WARMUP" "$ACT" "$quality"); drain_jobs
   local bad_warm; bad_warm=$(fake_stat "$badp" calls)
   local circuit_warm; circuit_warm=$(models_json | jq -r '.items[] | select(.id=="bad") | "\(.status), circuit \(.circuit), \(.calls) calls recorded"')
-  wrkrun "$CONNECTIONS" "$WARMUP" "$direct" "$chat" >/dev/null
-  wrkrun "$CONNECTIONS" "$WARMUP" "$ACT" "$latency" >/dev/null; drain_jobs
+  latrun "$CONNECTIONS" "$WARMUP" "$direct" "$chat" >/dev/null
+  latrun "$CONNECTIONS" "$WARMUP" "$ACT" "$latency" >/dev/null; drain_jobs
   for round in $(seq 1 "$ROUNDS"); do
     echo " round $round" >&2
     measure b.direct "$direct" "$chat"
@@ -286,7 +214,7 @@ scenario_b() {
   local bad_view; bad_view=$(models_json | jq -r '.items[] | select(.id=="bad") | "status \(.status), circuit \(.circuit), \(.calls) calls / \(.failures) failures recorded"')
   local view; view=$(run_view)
   local events; events=$(diag | jq -r '.gateway.circuitEvents')
-  local lw; lw=$(logsum failing)
+  local lw; lw=$(logsum orchestrator-failing)
   stop_pid "$ORCH_PID"; stop_pid "$okpid"; stop_pid "$badpid"
 
   local d99 q99 l99
@@ -330,8 +258,8 @@ scenario_c() {
   local off; off=$(act '"strategy":"latency-first","models":["nh-a","nh-b"],"hedge":false')
   local on; on=$(act '"strategy":"latency-first","models":["h-a","h-b"],"hedge":true')
   echo "  warming up..." >&2
-  wrkrun "$CONNECTIONS" "$WARMUP" "$ACT" "$off" >/dev/null; drain_jobs
-  wrkrun "$CONNECTIONS" "$WARMUP" "$ACT" "$on" >/dev/null; drain_jobs
+  latrun "$CONNECTIONS" "$WARMUP" "$ACT" "$off" >/dev/null; drain_jobs
+  latrun "$CONNECTIONS" "$WARMUP" "$ACT" "$on" >/dev/null; drain_jobs
   calls() { echo $(( $(fake_stat "$pa" "$1") + $(fake_stat "$pb" "$1") )); }
   for round in $(seq 1 "$ROUNDS"); do
     echo " round $round" >&2
@@ -350,7 +278,7 @@ scenario_c() {
   SAMPLES+=("(c, ${pct}% tail) hedge=true: \`$(sample "$on")\`")
   local view; view=$(models_json | jq -r '[.items[] | "\(.id): p50 \(.latencyP50Ms) ms, p95 \(.latencyP95Ms) ms, ewma \(.latencyEwmaMs) ms, \(.calls) calls"] | join("; ")')
   local rv; rv=$(run_view)
-  local lw; lw=$(logsum "hedge$pct")
+  local lw; lw=$(logsum "orchestrator-hedge$pct")
   stop_pid "$ORCH_PID"; stop_pid "$fa"; stop_pid "$fb"
 
   local f50 f99 n50 n99

@@ -30,51 +30,23 @@ HOLD_MS=${HOLD_MS:-600000}
 JOB_DEADLINE_MS=${JOB_DEADLINE_MS:-3600000}
 REV=${REV:-}
 ORCH_PORT=${ORCH_PORT:-5093}
-KEY=bench-key-000000000001
-OPKEY=bench-operator-key-0001
 POLICIES=$PWD/bench/policies
-OUT=bench/out
-WORK=$(mktemp -d /tmp/orchestrator-graph.XXXXXX)
-RESULTS=bench/results
-mkdir -p "$RESULTS"
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+KIND=graph
+. bench/lib.sh
 REPORT="$RESULTS/graph-$STAMP.md"
-LOGS="$OUT/graph-logs-$STAMP"
-for tool in wrk jq sqlite3 curl; do command -v $tool >/dev/null || { echo "$tool is missing: apt-get install $tool" >&2; exit 1; }; done
+# the restart scenario's processes hold a thousand jobs; a graceful stop would only wait for them
+CLEANUP_SIGNAL=KILL
+need wrk jq sqlite3 curl
 [ -f "$POLICIES/text-respond.json" ] && [ -f "$POLICIES/chain-five.json" ] || { echo "bench/policies is incomplete" >&2; exit 1; }
 
-echo "building Release..." >&2
-SRC=.
-dirty=$(git status --porcelain -- src 2>/dev/null || true)
-BUILT_FROM="work tree of $(git rev-parse --short HEAD 2>/dev/null || echo '?')${dirty:+ (src/ has uncommitted changes)}"
-if [ -n "$REV" ]; then
-  # Read-only on the repository: the commit's tree is unpacked into the temp dir and built there.
-  SRC="$WORK/src"; mkdir -p "$SRC"
-  git archive "$REV" | tar -x -C "$SRC"
-  BUILT_FROM="commit $(git rev-parse --short "$REV")"
-fi
-dotnet publish "$SRC/src/Orchestrator" -c Release -o "$OUT/graph-orchestrator" -v q -nologo >/dev/null
-
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  mkdir -p "$LOGS"; cp "$WORK"/*.log "$LOGS"/ 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+build_orchestrator "$OUT/graph-orchestrator"
 
 # launch <name> <log> [extra env assignments...]: starts Orchestrator on $WORK/<name>.db (kept if it exists); ORCH_PID
 launch() {
   local name=$1 log=$2; shift 2
-  env ASPNETCORE_URLS=http://127.0.0.1:$ORCH_PORT \
-    ConnectionStrings__Orchestrator="Data Source=$WORK/$name.db" \
-    Orchestrator__ApiKeys__0__Key=$KEY Orchestrator__ApiKeys__0__Tenant=bench Orchestrator__ApiKeys__0__Principal=bench \
-    Orchestrator__ApiKeys__1__Key=$OPKEY Orchestrator__ApiKeys__1__Tenant=ops Orchestrator__ApiKeys__1__Principal=ops \
-    Orchestrator__ApiKeys__1__Roles__0=operator \
-    Orchestrator__Effects__WorkspaceRoot="$WORK/workspaces" \
+  orchestrator_env "$WORK/$name.db"
+  env "${ORCH_ENV[@]}" \
     Orchestrator__Workflow__PoliciesPath="$POLICIES" \
-    Serilog__MinimumLevel__Default=Warning \
     Serilog__MinimumLevel__Override__Orchestrator.Jobs.JobWorkers=Information \
     "$@" dotnet "$OUT/graph-orchestrator/Orchestrator.dll" >>"$WORK/$log.log" 2>&1 &
   ORCH_PID=$!
@@ -100,49 +72,7 @@ stop_orchestrator() {
   [ "$rc" = 0 ] || [ "$rc" = 143 ] || NOTES+=("Orchestrator pid $ORCH_PID ${1:-} exited with status $rc when stopped")
 }
 
-# wait_ready <url>: until it answers 200
-wait_ready() { for _ in $(seq 1 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0; sleep 0.1; done; echo "not ready: $1" >&2; exit 1; }
-diag() { curl -fs -H "X-Api-Key: $OPKEY" "http://127.0.0.1:$ORCH_PORT/v1/diag/telemetry?tenant=bench"; }
-# drain_jobs: until no job is queued or running (bounded: 60 s)
-drain_jobs() {
-  for _ in $(seq 1 600); do
-    [ "$(diag | jq '.queue.held + .queue.running')" = 0 ] && return 0
-    sleep 0.1
-  done
-  echo "  warning: jobs still queued or running after 60 s" >&2; NOTES+=("jobs still queued or running after 60 s of draining")
-}
-# wrkrun <connections> <seconds> <url> <body> -> RESULT line (throughput: wrk's counts, 2 threads, bench/wrk/post.lua)
-wrkrun() { BODY="$4" BENCH_KEY=$KEY wrk -t2 -c"$1" -d"$2"s --timeout 30s -s bench/wrk/post.lua "$3" | grep '^RESULT'; }
-# latrun <connections> <seconds> <url> <body> -> RESULT line (latency timed per request, one connection per thread)
-latrun() { BODY="$4" BENCH_KEY=$KEY wrk -t"$1" -c"$1" -d"$2"s --timeout 30s -s bench/wrk/gateway.lua "$3" | grep '^RESULT'; }
-field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-now_ms() { date +%s%3N; }
-ms() { awk -v us="$1" 'BEGIN{printf "%.2f ms", us/1000}'; }
-diffms() { awk -v a="$1" -v b="$2" 'BEGIN{d=(a-b)/1000; printf "%s%.2f ms", (d>=0?"+":""), d}'; }
-secs() { awk -v ms="$1" 'BEGIN{printf "%.2f s", ms/1000}'; }
-check() {
-  local bad=$(( $(field errors_status "$2") + $(field errors_connect "$2") + $(field errors_timeout "$2") ))
-  [ "$bad" = 0 ] || { echo "  warning: $1: $bad errors ($2)" >&2; NOTES+=("$1: $2"); }
-}
-# logsum <log>: the log's WRN/ERR/FTL lines, counted by their first words
-logsum() {
-  local s
-  s=$( (grep -oE '^\[[0-9:.]+ (WRN|ERR|FTL)\] [^.:(]{0,60}' "$WORK/$1.log" || true) | sed -E 's/^\[[0-9:.]+ //' |
-    sort | uniq -c | sort -rn | head -5 | awk '{n=$1; $1=""; printf "%s%d x \"%s\"", (NR>1?", ":""), n, substr($0,2)}')
-  echo "${s:-none}"
-}
-
-declare -A R     # R[label,round] = RESULT line
-declare -A X     # other per-round figures
-NOTES=()
 SECTIONS=()
-med() { for r in $(seq 1 "$ROUNDS"); do field "$2" "${R[$1,$r]}"; done | median; }
-raw() { local s=(); for r in $(seq 1 "$ROUNDS"); do s+=("$(field "$2" "${R[$1,$r]}")"); done; echo "${s[*]}"; }
-xmed() { for r in $(seq 1 "$ROUNDS"); do echo "${X[$1,$r]}"; done | median; }
-xraw() { local s=(); for r in $(seq 1 "$ROUNDS"); do s+=("${X[$1,$r]}"); done; echo "${s[*]}"; }
-
-ACT=http://127.0.0.1:$ORCH_PORT/v1/act
 body() { echo "{\"intent\":\"$1\",\"input\":\"hello bench\",\"mode\":\"$2\"}"; }
 
 # ---------------------------------------------------------------------------------------------------------

@@ -20,39 +20,13 @@ WARMUP=${WARMUP:-8}
 REV=${REV:-}
 ORCH_PORT=${ORCH_PORT:-5090}
 BARE_PORT=${BARE_PORT:-5091}
-KEY=bench-key-000000000001
-OPKEY=bench-operator-key-0001
-OUT=bench/out
-WORK=$(mktemp -d /tmp/orchestrator-bench.XXXXXX)
-RESULTS=bench/results
-mkdir -p "$RESULTS"
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+KIND=run
+. bench/lib.sh
 REPORT="$RESULTS/$STAMP.md"
-LOGS="$OUT/run-logs-$STAMP"
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-command -v jq >/dev/null || { echo "jq is missing: apt-get install jq" >&2; exit 1; }
+need wrk jq curl
 
-echo "building Release..." >&2
-SRC=.
-dirty=$(git status --porcelain -- src 2>/dev/null || true)
-BUILT_FROM="work tree of $(git rev-parse --short HEAD 2>/dev/null || echo '?')${dirty:+ (src/ has uncommitted changes)}"
-if [ -n "$REV" ]; then
-  # Read-only on the repository: the commit's tree is unpacked into the temp dir and built there.
-  SRC="$WORK/src"; mkdir -p "$SRC"
-  git archive "$REV" | tar -x -C "$SRC"
-  BUILT_FROM="commit $(git rev-parse --short "$REV")"
-fi
-dotnet publish "$SRC/src/Orchestrator" -c Release -o "$OUT/orchestrator" -v q -nologo >/dev/null
+build_orchestrator "$OUT/orchestrator"
 dotnet publish bench/BareEndpoint -c Release -o "$OUT/bare" -v q -nologo >/dev/null
-
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  mkdir -p "$LOGS"; cp "$WORK"/*.log "$LOGS"/ 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 start_bare() {
   ASPNETCORE_URLS=http://127.0.0.1:$BARE_PORT dotnet "$OUT/bare/BareEndpoint.dll" >"$WORK/bare.log" 2>&1 &
@@ -63,14 +37,8 @@ start_bare() {
 start_orchestrator() {
   local name=$1; shift
   rm -f "$WORK"/$name.db*
-  env ASPNETCORE_URLS=http://127.0.0.1:$ORCH_PORT \
-    ConnectionStrings__Orchestrator="Data Source=$WORK/$name.db" \
-    Orchestrator__ApiKeys__0__Key=$KEY Orchestrator__ApiKeys__0__Tenant=bench Orchestrator__ApiKeys__0__Principal=bench \
-    Orchestrator__ApiKeys__1__Key=$OPKEY Orchestrator__ApiKeys__1__Tenant=ops Orchestrator__ApiKeys__1__Principal=ops \
-    Orchestrator__ApiKeys__1__Roles__0=operator \
-    Orchestrator__Queue__Capacity=10000000 \
-    Orchestrator__Effects__WorkspaceRoot="$WORK/workspaces" \
-    Serilog__MinimumLevel__Default=Warning \
+  orchestrator_env "$WORK/$name.db"
+  env "${ORCH_ENV[@]}" Orchestrator__Queue__Capacity=10000000 \
     "$@" dotnet "$OUT/orchestrator/Orchestrator.dll" >"$WORK/orchestrator-$name.log" 2>&1 &
   ORCH_PID=$!
   ORCH_NAME=$name
@@ -84,61 +52,21 @@ stop_orchestrator() {
   local rc=$?
   # 0 or 143 (SIGTERM): a clean stop; anything else is worth knowing
   [ "$rc" = 0 ] || [ "$rc" = 143 ] || NOTES+=("orchestrator $ORCH_NAME exited with status $rc when stopped")
-  LOGSUM+=("$ORCH_NAME: $(logsum "$ORCH_NAME")")
+  LOGSUM+=("$ORCH_NAME: $(logsum "orchestrator-$ORCH_NAME")")
 }
 
-# wait_up <url>: until the server answers at all (any status)
-wait_up() { for _ in $(seq 1 150); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != "000" ] && return 0; sleep 0.2; done; echo "not up: $1" >&2; exit 1; }
-# wait_ready <url>: until it answers 200
-wait_ready() { for _ in $(seq 1 150); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0; sleep 0.2; done; echo "not ready: $1" >&2; exit 1; }
-
-# wrkrun <connections> <seconds> <url> <body>  -> prints the RESULT line (throughput: wrk's counts, 2 threads)
-wrkrun() {
-  BODY="$4" BENCH_KEY=$KEY wrk -t2 -c"$1" -d"$2"s --timeout 30s -s bench/wrk/post.lua "$3" | grep '^RESULT'
-}
-# latrun <connections> <seconds> <url> <body>  -> prints the RESULT line (latency: timed per request, one
-# connection per thread; p50_us/p99_us are measured, wrk_p99_us is wrk's corrected figure)
-latrun() {
-  BODY="$4" BENCH_KEY=$KEY wrk -t"$1" -c"$1" -d"$2"s --timeout 30s -s bench/wrk/gateway.lua "$3" | grep '^RESULT'
-}
-field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-diag() { curl -fs -H "X-Api-Key: $OPKEY" "http://127.0.0.1:$ORCH_PORT/v1/diag/telemetry?tenant=bench"; }
 counter() { diag | jq --arg k "$1" '.counters[$k] // 0'; }
-# drain: until no job is queued or running (bounded: 60 s)
-drain() {
-  for _ in $(seq 1 600); do
-    [ "$(diag | jq '.queue.held + .queue.running')" = 0 ] && return 0
-    sleep 0.1
-  done
-  echo "  warning: jobs still queued or running after 60 s" >&2; NOTES+=("jobs still queued or running after 60 s of draining")
-}
-now_ms() { date +%s%3N; }
-# check <label> <RESULT line>: note non-2xx answers, connect errors and timeouts
-check() {
-  local bad=$(( $(field errors_status "$2") + $(field errors_connect "$2") + $(field errors_timeout "$2") ))
-  [ "$bad" = 0 ] || { echo "  warning: $1: $bad errors ($2)" >&2; NOTES+=("$1: $2"); }
-}
-# logsum <name>: the Orchestrator log's WRN/ERR/FTL lines, counted by their first words
-logsum() {
-  local s
-  s=$( (grep -oE '^\[[0-9:.]+ (WRN|ERR|FTL)\] [^.:(]{0,48}' "$WORK/orchestrator-$1.log" || true) | sed -E 's/^\[[0-9:.]+ //' |
-    sort | uniq -c | sort -rn | head -4 | awk '{n=$1; $1=""; printf "%s%d x \"%s\"", (NR>1?", ":""), n, substr($0,2)}')
-  echo "${s:-none}"
-}
-NOTES=()
 LOGSUM=()
 
 ASYNC='{"intent":"text/respond","input":"hello bench","mode":"async"}'
 SYNC='{"intent":"text/respond","input":"hello bench","mode":"sync"}'
 BARE=http://127.0.0.1:$BARE_PORT/v1/act
-ACT=http://127.0.0.1:$ORCH_PORT/v1/act
 START=$(date +%s)
 
 start_bare; wait_up "http://127.0.0.1:$BARE_PORT/v1/act"
 start_orchestrator main
 # JIT tiering takes several seconds of load before the hot path is fully optimized.
-warm() { latrun "$SYNC_CONNECTIONS" "$WARMUP" "$ACT" "$SYNC" >/dev/null; wrkrun "$CONNECTIONS" 4 "$ACT" "$ASYNC" >/dev/null; drain; }
+warm() { latrun "$SYNC_CONNECTIONS" "$WARMUP" "$ACT" "$SYNC" >/dev/null; wrkrun "$CONNECTIONS" 4 "$ACT" "$ASYNC" >/dev/null; drain_jobs; }
 echo "warming up..." >&2
 wrkrun 16 4 "$BARE" "$ASYNC" >/dev/null; latrun "$SYNC_CONNECTIONS" 4 "$BARE" "$SYNC" >/dev/null; warm
 
@@ -146,9 +74,9 @@ declare -a bare_rps accept_rps life_rps bare_p50 bare_p99 sync_p50 sync_p99 bare
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r: throughput at $CONNECTIONS connections" >&2
   b=$(wrkrun "$CONNECTIONS" "$DURATION" "$BARE" "$ASYNC"); bare_rps+=("$(field rps "$b")"); check "bare rps round $r" "$b"
-  drain
+  drain_jobs
   a=$(wrkrun "$CONNECTIONS" "$DURATION" "$ACT" "$ASYNC"); accept_rps+=("$(field rps "$a")"); check "async act round $r" "$a"
-  drain
+  drain_jobs
   echo "  bare $(field rps "$b") req/s, act $(field rps "$a") req/s" >&2
 
   echo "round $r: full lifecycle (accepted -> completed)" >&2
@@ -157,13 +85,13 @@ for r in $(seq 1 "$ROUNDS"); do
   for _ in $(seq 1 2400); do [ $(( $(counter jobs.completed) - before )) -lt "$n" ] || break; sleep 0.05; done
   t1=$(now_ms); life_rps+=("$(awk -v n="$n" -v ms=$((t1 - t0)) 'BEGIN{printf "%.1f", n*1000/ms}')"); life_n+=("$n/$((t1 - t0))ms")
   [ $(( $(counter jobs.completed) - before )) -ge "$n" ] || { echo "  warning: lifecycle round $r: not all $n jobs completed" >&2; NOTES+=("lifecycle round $r: not all $n jobs completed within 120 s"); }
-  drain
+  drain_jobs
   echo "  ${life_rps[-1]} jobs/s" >&2
 
   echo "round $r: sync latency at $SYNC_CONNECTIONS connections" >&2
   b=$(latrun "$SYNC_CONNECTIONS" "$DURATION" "$BARE" "$SYNC"); bare_p50+=("$(field p50_us "$b")"); bare_p99+=("$(field p99_us "$b")"); bare_wp99+=("$(field wrk_p99_us "$b")"); bare_p999+=("$(field p999_us "$b")"); bare_max+=("$(field max_us "$b")"); check "bare sync round $r" "$b"
   s=$(latrun "$SYNC_CONNECTIONS" "$DURATION" "$ACT" "$SYNC"); sync_p50+=("$(field p50_us "$s")"); sync_p99+=("$(field p99_us "$s")"); sync_wp99+=("$(field wrk_p99_us "$s")"); sync_p999+=("$(field p999_us "$s")"); sync_max+=("$(field max_us "$s")"); check "sync act round $r" "$s"
-  drain
+  drain_jobs
   echo "  bare p50/p99 $(field p50_us "$b")/$(field p99_us "$b") us, act $(field p50_us "$s")/$(field p99_us "$s") us" >&2
 done
 COMPLETED=$(counter jobs.completed); FAILED=$(diag | jq '[.counters | to_entries[] | select(.key | startswith("jobs.failed")) | .value] | add // 0')
@@ -181,7 +109,7 @@ wal_variant() {
     p999s+=("$(field p999_us "$s")"); maxs+=("$(field max_us "$s")")
     echo "  $name: p50/p99 $(field p50_us "$s")/$(field p99_us "$s") us" >&2
   done
-  drain
+  drain_jobs
   stop_orchestrator
   W[$name.p50]=$(printf '%s\n' "${p50s[@]}" | median); W[$name.p99]=$(printf '%s\n' "${p99s[@]}" | median)
   W[$name.p999]=$(printf '%s\n' "${p999s[@]}" | median); W[$name.max]=$(printf '%s\n' "${maxs[@]}" | median)
@@ -198,8 +126,6 @@ BR=$(m "${bare_rps[@]}"); AR=$(m "${accept_rps[@]}"); LR=$(m "${life_rps[@]}")
 BP50=$(m "${bare_p50[@]}"); BP99=$(m "${bare_p99[@]}"); SP50=$(m "${sync_p50[@]}"); SP99=$(m "${sync_p99[@]}")
 BP999=$(m "${bare_p999[@]}"); SP999=$(m "${sync_p999[@]}"); BMAX=$(m "${bare_max[@]}"); SMAX=$(m "${sync_max[@]}")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f%%", 100*a/b}'; }
-ms() { awk -v us="$1" 'BEGIN{printf "%.2f ms", us/1000}'; }
-diffms() { awk -v a="$1" -v b="$2" 'BEGIN{d=(a-b)/1000; printf "%s%.2f ms", (d>=0?"+":""), d}'; }
 {
   echo "## Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
   echo
