@@ -68,11 +68,12 @@ internal sealed class JobExecution(
             using var deadline = new CancellationTokenSource(job.DeadlineAt - now, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(handle.Token, deadline.Token);
             JobOutcome outcome;
+            var run = new JobRun(job, claim);
             using (var activity = StartActivity(job))
             {
                 try
                 {
-                    outcome = await RunWithRetryAsync(new JobRun(job, claim), linked.Token);
+                    outcome = await RunWithRetryAsync(run, linked.Token);
                 }
                 catch (OperationCanceledException) when (linked.IsCancellationRequested)
                 {
@@ -99,6 +100,9 @@ internal sealed class JobExecution(
             // The end commits behind the worker, which takes its next job now: a job that stopped running
             // holds no worker while its row is written. The write is queued here, after the claim, and is
             // guarded on 'running', so it lands only if the claim did.
+            if (outcome.Status != JobStatus.Completed && run.Graph is { } graph)
+                foreach (var write in graph.Close(outcome.ErrorCode ?? WireNames.Of(outcome.Status), outcome.ErrorMessage ?? "", Now))
+                    _ = writer.WriteAsync(write);
             _ = EndAsync(job, outcome);
         }
         finally

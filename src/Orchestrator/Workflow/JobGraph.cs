@@ -32,6 +32,35 @@ internal sealed class JobGraph(string jobId, List<JobNode> nodes)
     }
 
     public string? LastId => nodes.Count == 0 ? null : nodes[^1].NodeId;
+
+    /// <summary>
+    /// The job ended without completing and will not run again: a node it never reached becomes <c>skipped</c>, a node
+    /// cut off while running (a cancel, the deadline) <c>failed</c> with the job's code. Returns the writes, each
+    /// guarded on the status it replaces, so they land only over what the run itself last wrote.
+    /// </summary>
+    public List<StoreWrite> Close(string code, string message, DateTime now)
+    {
+        var writes = new List<StoreWrite>();
+        foreach (var node in nodes)
+        {
+            var expected = node.Status;
+            if (expected == NodeStatus.Pending)
+                node.Status = NodeStatus.Skipped;
+            else if (expected == NodeStatus.Running)
+            {
+                node.Status = NodeStatus.Failed;
+                node.ErrorCode = code;
+                node.ErrorMessage = node.Kind == NodeKinds.Effect
+                    ? $"The job ended ({code}) while this effect ran; it may or may not have taken effect. {message}"
+                    : $"The job ended ({code}) while this node ran. {message}";
+            }
+            else
+                continue;
+            node.CompletedAt = now;
+            writes.Add(NodeWrites.End(node, expected));
+        }
+        return writes;
+    }
 }
 
 /// <summary>Loads a job's graph, or plans a new one (the policy's nodes, pending) for a job that has none yet.</summary>
