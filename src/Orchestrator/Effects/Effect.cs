@@ -87,5 +87,5 @@ internal static class EffectJson
             : null;
 
     public static string Required(JsonElement arguments, string name) =>
-        String(arguments, name) ?? throw new EffectRefusedException(Hosting.Problems.ValidationFailed, $"The argument '{name}' is required and must be a string.");
+        String(arguments, name) ?? throw new EffectRefusedException(Hosting.Problems.EffectFailed, $"The argument '{name}' is required and must be a string.");
 }

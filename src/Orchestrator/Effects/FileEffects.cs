@@ -13,8 +13,25 @@ internal sealed class FileEffects(IOptions<EffectsOptions> options, IHostEnviron
 
     public EffectsOptions Options => options.Value;
 
-    public string Resolve(EffectCall call, string relative) =>
-        Workspace.For(options.Value, environment.ContentRootPath, call.Tenant).Resolve(relative);
+    Workspace WorkspaceOf(EffectCall call) => Workspace.For(options.Value, environment.ContentRootPath, call.Tenant);
+
+    public string Resolve(EffectCall call, string relative) => WorkspaceOf(call).Resolve(relative);
+
+    /// <summary>A file to create or change: never the workspace itself or a directory.</summary>
+    public string ResolveFile(EffectCall call, string relative) => WorkspaceOf(call).ResolveFile(relative);
+
+    /// <summary>Runs file I/O; an I/O error comes back with workspace-relative paths, never the server's layout.</summary>
+    public async Task<T> IoAsync<T>(EffectCall call, Func<Task<T>> io)
+    {
+        try
+        {
+            return await io();
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException(WorkspaceOf(call).Relative(error.Message), error);
+        }
+    }
 
     public async Task<IDisposable> LockAsync(string path, CancellationToken cancellationToken)
     {
@@ -27,7 +44,7 @@ internal sealed class FileEffects(IOptions<EffectsOptions> options, IHostEnviron
     {
         var content = EffectJson.Required(arguments, "content");
         if (Encoding.UTF8.GetByteCount(content) > options.Value.MaxFileBytes)
-            throw new EffectRefusedException(Problems.ValidationFailed, $"'content' is larger than {options.Value.MaxFileBytes} bytes.");
+            throw new EffectRefusedException(Problems.EffectFailed, $"'content' is larger than {options.Value.MaxFileBytes} bytes.");
         return content;
     }
 
@@ -104,24 +121,35 @@ internal sealed class FsWrite(FileEffects files) : IEffect
 
     public Task<EffectPlan> PlanAsync(EffectCall call, CancellationToken cancellationToken)
     {
-        files.Resolve(call, EffectJson.Required(call.Arguments, "path"));
+        files.ResolveFile(call, EffectJson.Required(call.Arguments, "path"));
         files.CheckedContent(call.Arguments);
         return Task.FromResult(EffectPlan.None);
     }
 
     public async Task<EffectResult> RunAsync(EffectCall call, EffectPlan plan, CancellationToken cancellationToken)
     {
-        var path = files.Resolve(call, EffectJson.Required(call.Arguments, "path"));
+        var path = files.ResolveFile(call, EffectJson.Required(call.Arguments, "path"));
         var content = files.CheckedContent(call.Arguments);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        using (await files.LockAsync(path, cancellationToken))
+        return await files.IoAsync(call, async () =>
         {
-            // Written aside and moved in, so a crash never leaves half a file.
-            var temp = path + ".tmp-" + Guid.NewGuid().ToString("N");
-            await File.WriteAllTextAsync(temp, content, cancellationToken);
-            File.Move(temp, path, overwrite: true);
-        }
-        return EffectResult.Success(new { written = Encoding.UTF8.GetByteCount(content) });
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            using (await files.LockAsync(path, cancellationToken))
+            {
+                // Written aside (in the same folder, so inside the workspace) and moved in, so a crash never leaves
+                // half a file; a write that fails takes its temporary file with it.
+                var temp = Path.Combine(Path.GetDirectoryName(path)!, "." + Path.GetFileName(path) + ".tmp-" + Guid.NewGuid().ToString("N"));
+                try
+                {
+                    await File.WriteAllTextAsync(temp, content, cancellationToken);
+                    File.Move(temp, path, overwrite: true);
+                }
+                finally
+                {
+                    File.Delete(temp);
+                }
+            }
+            return EffectResult.Success(new { written = Encoding.UTF8.GetByteCount(content) });
+        });
     }
 }
 
@@ -142,7 +170,7 @@ internal sealed class FsAppend(FileEffects files) : IEffect
     /// <summary>Takes the file's lock (held until the run ends) and its length, so the recorded offset is where the append lands.</summary>
     public async Task<EffectPlan> PlanAsync(EffectCall call, CancellationToken cancellationToken)
     {
-        var path = files.Resolve(call, EffectJson.Required(call.Arguments, "path"));
+        var path = files.ResolveFile(call, EffectJson.Required(call.Arguments, "path"));
         files.CheckedContent(call.Arguments);
         var hold = await files.LockAsync(path, cancellationToken);
         var length = File.Exists(path) ? new FileInfo(path).Length : 0;
@@ -151,13 +179,16 @@ internal sealed class FsAppend(FileEffects files) : IEffect
 
     public async Task<EffectResult> RunAsync(EffectCall call, EffectPlan plan, CancellationToken cancellationToken)
     {
-        var path = files.Resolve(call, EffectJson.Required(call.Arguments, "path"));
+        var path = files.ResolveFile(call, EffectJson.Required(call.Arguments, "path"));
         var content = Encoding.UTF8.GetBytes(files.CheckedContent(call.Arguments));
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        await using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
-        await stream.WriteAsync(content, cancellationToken);
-        await stream.FlushAsync(cancellationToken);
-        return EffectResult.Success(new { appended = content.Length });
+        return await files.IoAsync(call, async () =>
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            await using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+            await stream.WriteAsync(content, cancellationToken);
+            await stream.FlushAsync(cancellationToken);
+            return EffectResult.Success(new { appended = content.Length });
+        });
     }
 
     public async Task<Reconciliation> ReconcileAsync(EffectCall call, EffectPlan plan, CancellationToken cancellationToken)
@@ -165,7 +196,7 @@ internal sealed class FsAppend(FileEffects files) : IEffect
         if (plan.Facts?.GetValueOrDefault(LengthFact) is not { ValueKind: JsonValueKind.Number } fact)
             return Reconciliation.Unknown;
         var before = fact.GetInt64();
-        var path = files.Resolve(call, EffectJson.Required(call.Arguments, "path"));
+        var path = files.ResolveFile(call, EffectJson.Required(call.Arguments, "path"));
         var content = Encoding.UTF8.GetBytes(files.CheckedContent(call.Arguments));
         using (await files.LockAsync(path, cancellationToken))
         {

@@ -30,9 +30,9 @@ internal sealed class HttpFetch(IHttpClientFactory http, IOptions<EffectsOptions
     {
         var url = EffectJson.Required(arguments, "url");
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw new EffectRefusedException(Problems.ValidationFailed, $"'{url}' is not an absolute http(s) URL.");
+            throw new EffectRefusedException(Problems.EffectFailed, $"'{url}' is not an absolute http(s) URL.");
         if (!Methods.Contains(MethodOf(arguments)))
-            throw new EffectRefusedException(Problems.ValidationFailed, $"Method '{MethodOf(arguments)}' is not supported.");
+            throw new EffectRefusedException(Problems.EffectFailed, $"Method '{MethodOf(arguments)}' is not supported.");
         var allowed = options.Value.HttpAllowList;
         if (!allowed.Contains(uri.Host, StringComparer.OrdinalIgnoreCase) && !allowed.Contains(uri.Authority, StringComparer.OrdinalIgnoreCase))
             throw new EffectRefusedException(Problems.CapabilityDenied, $"Host '{uri.Authority}' is not on Orchestrator:Effects:HttpAllowList.");

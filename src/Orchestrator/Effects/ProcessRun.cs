@@ -29,7 +29,7 @@ internal sealed class ProcessRun(FileEffects files, IOptions<EffectsOptions> opt
         if (arguments.ValueKind != JsonValueKind.Object || !arguments.TryGetProperty("argv", out var argvJson) ||
             argvJson.ValueKind != JsonValueKind.Array || argvJson.GetArrayLength() == 0 ||
             argvJson.EnumerateArray().Any(a => a.ValueKind != JsonValueKind.String))
-            throw new EffectRefusedException(Problems.ValidationFailed, "'argv' must be a non-empty array of strings.");
+            throw new EffectRefusedException(Problems.EffectFailed, "'argv' must be a non-empty array of strings.");
         var argv = argvJson.EnumerateArray().Select(a => a.GetString()!).ToList();
         if (!options.Value.ProcessAllowList.Contains(argv[0], StringComparer.Ordinal))
             throw new EffectRefusedException(Problems.SandboxViolation, $"'{argv[0]}' is not on Orchestrator:Effects:ProcessAllowList.");

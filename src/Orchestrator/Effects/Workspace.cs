@@ -47,6 +47,23 @@ internal sealed class Workspace(string root)
         return full;
     }
 
+    /// <summary>
+    /// Like <see cref="Resolve"/>, for a file the effect will create or change: the workspace itself and an existing
+    /// directory are refused (the model's arguments are wrong: <c>effect_failed</c>), so the file, and the temporary
+    /// file written beside it, are always inside the workspace.
+    /// </summary>
+    public string ResolveFile(string relative)
+    {
+        var full = Resolve(relative);
+        if (full == Root || Directory.Exists(full))
+            throw new EffectRefusedException(Problems.EffectFailed, $"The path '{relative}' names a directory, not a file.");
+        return full;
+    }
+
+    /// <summary>An exception's message with the workspace's absolute location replaced by the workspace-relative form.</summary>
+    public string Relative(string message) =>
+        message.Replace(Root + Path.DirectorySeparatorChar, "", StringComparison.Ordinal).Replace(Root, ".", StringComparison.Ordinal);
+
     static EffectRefusedException Denied(string path, string why) =>
         new(Problems.CapabilityDenied, $"The path '{path}' is not allowed: {why}.");
 

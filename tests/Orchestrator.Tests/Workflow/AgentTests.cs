@@ -80,6 +80,43 @@ public sealed class AgentTests : IClassFixture<AgentTests.App>
         graph["nodes"]!.AsArray().Single(n => n.Str("kind") == "effect").Str("error.code").Should().Be("capability_denied");
     }
 
+    [Theory]
+    [InlineData("""fs_write {"path":".","content":"x"}""")]
+    [InlineData("""fs_write {"path":"","content":"x"}""")]
+    [InlineData("""fs_append {"path":".","content":"x"}""")]
+    [InlineData("""fs_write {"path":5,"content":"x"}""")]
+    [InlineData("""fs_write {"path":"no-content.txt"}""")]
+    public async Task Arguments_the_model_gets_wrong_fail_effect_failed_and_leave_nothing_behind(string call)
+    {
+        using var client = _app.ClientFor();
+        var workspaces = Path.Combine(_app.Folder, "workspaces");
+        Directory.CreateDirectory(Workspace("acme"));
+        var before = Directory.GetFileSystemEntries(workspaces, "*", SearchOption.AllDirectories).ToHashSet();
+
+        var (response, problem) = await client.ActAsync(new { intent = "agent/run", input = Script(call) });
+
+        response.StatusCode.Should().Be(HttpStatusCode.BadGateway, problem.ToJsonString());
+        problem.Str("code").Should().Be("effect_failed", "the caller's request was valid; the model's arguments were not");
+        problem.Str("detail").Should().NotContain(_app.Folder, "a problem never shows the server's folders");
+        Directory.GetFileSystemEntries(workspaces, "*", SearchOption.AllDirectories).Should().BeEquivalentTo(before,
+            "a refused write creates no file, inside the workspace or beside it");
+    }
+
+    [Fact]
+    public async Task A_write_that_fails_on_disk_names_workspace_paths_and_leaves_no_temporary_file()
+    {
+        using var client = _app.ClientFor();
+        var folder = $"parent-{Guid.NewGuid():N}";
+        File.WriteAllText(Path.Combine(Workspace("acme"), folder), "a file where a folder is expected");
+
+        var (response, problem) = await client.ActAsync(new { intent = "agent/run", input = Script($$"""fs_write {"path":"{{folder}}/child.txt","content":"x"}""") });
+
+        response.StatusCode.Should().Be(HttpStatusCode.BadGateway, problem.ToJsonString());
+        problem.Str("code").Should().Be("effect_failed");
+        problem.Str("detail").Should().NotContain(_app.Folder);
+        Directory.GetFiles(Workspace("acme"), "*.tmp-*", SearchOption.AllDirectories).Should().BeEmpty();
+    }
+
     [Fact]
     public async Task The_request_tools_narrow_what_the_model_may_call()
     {
