@@ -68,7 +68,7 @@ public static class ReplayApi
             }
             else
             {
-                policy = package.Policy;
+                policy = package.Policy with { ContentHash = package.Versions.Policy.Hash ?? "" };
                 source = "recorded";
             }
         }
@@ -111,8 +111,8 @@ public static class ReplayApi
         }
         if (package is null || package.Format != ReplayPackage.CurrentFormat)
             return Problems.Validation("format", $"A replay package has format '{ReplayPackage.CurrentFormat}'.");
-        if (package.TraceId is not { Length: 32 } || !package.TraceId.All(char.IsAsciiHexDigitLower) || !Identifiers.IsValid(package.Tenant) || package.Nodes is null || package.Policy?.Nodes is null)
-            return Problems.Validation("traceId", "The package lacks a 32-hex trace id, a tenant, nodes or a policy.");
+        if (ReplayEngine.Invalid(package) is { } invalid)
+            return Problems.Validation(invalid.Field, invalid.Message);
         if (!await store.ImportAsync(package, caller, cancellationToken))
             return Problems.For(Problems.Conflict, $"A run with trace id {package.TraceId} is already here.");
         return TypedResults.Created($"/v1/replays/{package.TraceId}", new ImportedReplay(package.TraceId, package.JobId, package.Tenant, package.Intent));

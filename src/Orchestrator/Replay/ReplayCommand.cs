@@ -47,7 +47,11 @@ internal static class ReplayCommand
                 ?? throw new InvalidDataException("the file is empty");
             if (package.Format != ReplayPackage.CurrentFormat)
                 throw new InvalidDataException($"its format is '{package.Format}', not '{ReplayPackage.CurrentFormat}'");
-            (policy, source) = policyFile is null ? (package.Policy, "recorded") : (IntentCatalog.Parse(await File.ReadAllTextAsync(policyFile)), policyFile);
+            if (ReplayEngine.Invalid(package) is { } invalid)
+                throw new InvalidDataException($"{invalid.Field}: {invalid.Message}");
+            (policy, source) = policyFile is null
+                ? (package.Policy with { ContentHash = package.Versions.Policy.Hash ?? "" }, "recorded")
+                : (IntentCatalog.Parse(await File.ReadAllTextAsync(policyFile)), policyFile);
         }
         catch (Exception e) when (e is IOException or JsonException or InvalidDataException or UnauthorizedAccessException)
         {

@@ -34,6 +34,41 @@ internal static class ReplayEngine
             status, walk.Path, walk.Text, error, pathDiff, outputDiff, steps.Sources);
     }
 
+    /// <summary>
+    /// Why a package (an import, a file for the command line) cannot be replayed or compared, as a field path and a
+    /// message; null when it can. Every part the rerun and the diff read is checked here, so neither fails later.
+    /// </summary>
+    public static (string Field, string Message)? Invalid(ReplayPackage package)
+    {
+        if (package.TraceId is not { Length: 32 } || !package.TraceId.All(char.IsAsciiHexDigitLower))
+            return ("traceId", "A replay package needs a 32-hex lower-case trace id.");
+        if (!Tenancy.Identifiers.IsValid(package.Tenant))
+            return ("tenant", "A replay package needs a valid tenant.");
+        if (package.Request is null || package.Outcome is null || package.Timings is null || package.Nodes is null || package.Policy?.Nodes is null)
+            return ("body", "A replay package needs request, outcome, timings, nodes and policy.");
+        if (package.Versions?.Policy is null || package.Versions.Prompts is null || package.Versions.Routing is null)
+            return ("versions", "A replay package needs versions.policy, versions.prompts and versions.routing.");
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < package.Nodes.Count; i++)
+        {
+            if (package.Nodes[i] is not { Id.Length: > 0 } node)
+                return ($"nodes[{i}]", "Every node needs an id.");
+            if (!ids.Add(node.Id))
+                return ($"nodes[{i}].id", $"Node id '{node.Id}' appears twice.");
+        }
+        if (package.Outcome.Routing is { } routing && routing.Select(r => r?.Node).Distinct().Count() != routing.Count)
+            return ("outcome.routing", "Each node may have one routing decision.");
+        try
+        {
+            _ = new RecordedSteps(package);
+        }
+        catch (Exception error) when (error is JsonException or InvalidOperationException or NullReferenceException)
+        {
+            return ("nodes", "A succeeded node's recorded input or output is not what its kind records: " + error.Message);
+        }
+        return null;
+    }
+
     /// <summary>The path the recorded run took: its output's path, or (for a failed run) its succeeded nodes in order.</summary>
     public static IReadOnlyList<string> OriginalPath(ReplayPackage package) =>
         package.Outcome.Output?.Path is { Count: > 0 } path ? path : package.Nodes.Where(n => n.Status == "succeeded").Select(n => n.Id).ToList();

@@ -247,6 +247,47 @@ public sealed class ReplayTests : IAsyncLifetime
         bad.StatusCode.Should().Be(HttpStatusCode.BadRequest);
     }
 
+    [Theory]
+    [InlineData("output-not-a-checkpoint")]
+    [InlineData("duplicate-node-ids")]
+    [InlineData("no-outcome")]
+    [InlineData("no-versions")]
+    public async Task A_package_the_rerun_or_diff_could_not_read_is_refused_at_import(string damage)
+    {
+        using var client = _app.ClientFor();
+        var job = await Run(client, new { intent = "problem/solve", input = "to be damaged", routing = new { models = new[] { "steady" } } });
+        var package = JsonNode.Parse(await (await client.GetAsync($"/v1/replays/{job.Str("traceId")}")).Content.ReadAsStringAsync())!.AsObject();
+        var traceId = Guid.NewGuid().ToString("N");
+        package["traceId"] = traceId;
+        var nodes = package["nodes"]!.AsArray();
+        switch (damage)
+        {
+            case "output-not-a-checkpoint": nodes[0]!["output"] = "x"; break;
+            case "duplicate-node-ids": nodes.Add(nodes[0]!.DeepClone()); break;
+            case "no-outcome": package.Remove("outcome"); break;
+            case "no-versions": package.Remove("versions"); break;
+        }
+        using var ops = _app.ClientFor(OrchestratorApp.OperatorKey);
+
+        var imported = await ops.PostAsync("/v1/replays", new StringContent(package.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+
+        imported.StatusCode.Should().Be(HttpStatusCode.BadRequest, await imported.Content.ReadAsStringAsync());
+        (await Api.BodyOf(imported)).Str("code").Should().Be("validation_failed");
+        (await ops.GetAsync($"/v1/replays/{traceId}")).StatusCode.Should().Be(HttpStatusCode.NotFound, "nothing was imported");
+    }
+
+    [Fact]
+    public async Task A_rerun_with_the_recorded_policy_reports_its_recorded_hash()
+    {
+        using var client = _app.ClientFor();
+        var job = await Run(client, new { intent = "problem/solve", input = "which policy", routing = new { models = new[] { "steady" } } });
+        var package = await Api.BodyOf(await client.GetAsync($"/v1/replays/{job.Str("traceId")}"));
+
+        var report = await Rerun(client, job.Str("traceId"));
+
+        report.Str("policy.hash").Should().NotBeEmpty().And.Be(package.Str("versions.policy.hash"));
+    }
+
     [Fact]
     public async Task The_command_line_verb_reruns_a_file_and_exits_non_zero_when_the_path_differs()
     {
