@@ -10,7 +10,8 @@ namespace Orchestrator;
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     ReadCommentHandling = JsonCommentHandling.Skip,
     AllowTrailingCommas = true,
-    RespectNullableAnnotations = true)]
+    RespectNullableAnnotations = true,
+    NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(ActRequest))]
 [JsonSerializable(typeof(JobView))]
 [JsonSerializable(typeof(JobPage))]

@@ -12,7 +12,12 @@ using Orchestrator.Workflow;
 if (args is [ReplayCommand.Verb, .. var replayArgs])
     return await ReplayCommand.RunAsync(replayArgs, Console.Out, Console.Error);
 
-var builder = WebApplication.CreateBuilder(args);
+// The host reads appsettings*.json from its content root, the working directory. Started from elsewhere
+// (`dotnet path/to/Orchestrator.dll`), that folder has none of them: then read them from beside the binary.
+var here = Directory.GetCurrentDirectory();
+var builder = !File.Exists(Path.Combine(here, "appsettings.json")) && File.Exists(Path.Combine(AppContext.BaseDirectory, "appsettings.json"))
+    ? WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory })
+    : WebApplication.CreateBuilder(args);
 
 builder.AddTelemetry();
 builder.AddHosting();
@@ -26,14 +31,17 @@ builder.AddActing();
 builder.AddReplay();
 
 var app = builder.Build();
+app.WarnWithoutKeys();
 
 await app.PrepareStoreAsync();
 app.LoadPolicies();
 app.LoadModels();
 await app.RecordSnapshotsAsync();
 
-app.UseHosting();
+// Outside the exception handler, so a request log shows the status the client got (a 400 for an unreadable
+// body, not the 500 of the exception on its way to the handler).
 app.UseRequestLogging();
+app.UseHosting();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseMiddleware<BodyLimits>();

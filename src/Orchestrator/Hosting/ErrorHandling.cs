@@ -9,7 +9,7 @@ namespace Orchestrator.Hosting;
 /// large) into 400/413 with the field at fault; anything else into a 500 <c>internal</c> that names the
 /// trace id and nothing of the exception.
 /// </summary>
-internal sealed class ErrorHandling(IProblemDetailsService problems, ILogger<ErrorHandling> log) : IExceptionHandler
+internal sealed partial class ErrorHandling(IProblemDetailsService problems, ILogger<ErrorHandling> log) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
@@ -63,10 +63,28 @@ internal sealed class ErrorHandling(IProblemDetailsService problems, ILogger<Err
                 return (field ?? "body", message);
             }
         }
+        if (BindFailure().Match(bad.Message) is { Success: true } bind)
+        {
+            var name = bind.Groups["name"].Value;
+            return (name, $"'{name}' cannot be '{bind.Groups["value"].Value}': it must be {Expected(bind.Groups["type"].Value)}.");
+        }
         return bad.Message.Contains("body", StringComparison.OrdinalIgnoreCase)
             ? ("body", "A JSON body is required.")
             : (null, bad.Message);
     }
+
+    /// <summary>ASP.NET Core's words for a query or route value it could not bind, e.g. <c>Failed to bind parameter "Nullable&lt;int&gt; limit" from "abc".</c></summary>
+    [System.Text.RegularExpressions.GeneratedRegex("""^Failed to bind parameter "(?<type>[^"]+) (?<name>[A-Za-z_][A-Za-z0-9_]*)" from "(?<value>[^"]*)"\.""")]
+    private static partial System.Text.RegularExpressions.Regex BindFailure();
+
+    static string Expected(string type) => type.Replace("Nullable<", "", StringComparison.Ordinal).TrimEnd('>') switch
+    {
+        "int" or "long" or "short" or "Int32" or "Int64" => "a whole number",
+        "double" or "decimal" or "float" or "Double" or "Decimal" => "a number",
+        "bool" or "Boolean" => "true or false",
+        "DateTime" or "DateTimeOffset" => "an ISO-8601 date and time",
+        _ => "a value of type " + type,
+    };
 
     /// <summary><c>$.messages[0].role</c> becomes <c>messages[0].role</c>.</summary>
     static string? FieldOf(string? path) =>

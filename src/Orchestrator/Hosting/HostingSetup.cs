@@ -18,6 +18,8 @@ internal static class HostingSetup
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, OrchestratorJson.Default);
             o.SerializerOptions.RespectNullableAnnotations = true;
+            // The web defaults read "100" as 100; a number sent as a string is a wrong type here (400), like any other.
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails(o => o.CustomizeProblemDetails = Problems.Complete);

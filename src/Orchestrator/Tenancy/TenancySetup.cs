@@ -23,4 +23,14 @@ internal static class TenancySetup
                 .RequireRole(Roles.Operator));
         return builder;
     }
+
+    /// <summary>A service without keys answers every <c>/v1</c> call 401: say so once at start, where an operator looks.</summary>
+    public static WebApplication WarnWithoutKeys(this WebApplication app)
+    {
+        if (app.Services.GetRequiredService<IOptions<ApiKeyOptions>>().Value.ApiKeys.Count == 0)
+            app.Logger.LogWarning(
+                "No API keys are configured (Orchestrator:ApiKeys); every /v1 call will answer 401. Environment {Environment}, configuration read from {ContentRoot}",
+                app.Environment.EnvironmentName, app.Environment.ContentRootPath);
+        return app;
+    }
 }

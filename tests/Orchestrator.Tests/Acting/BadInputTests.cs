@@ -32,6 +32,7 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.App>, IDisposabl
     [Theory]
     [InlineData("{not json", "body")]
     [InlineData("{\"input\": \"x\", \"deadlineMs\": \"soon\"}", "deadlineMs")]
+    [InlineData("{\"input\": \"x\", \"deadlineMs\": \"100\"}", "deadlineMs")]
     [InlineData("{\"input\": 42}", "input")]
     [InlineData("{\"input\": \"x\", \"messages\": {\"role\": \"user\"}}", "messages")]
     [InlineData("{\"input\": \"x\", \"deadlineMs\": 99999999999999999999999}", "deadlineMs")]
@@ -121,6 +122,15 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.App>, IDisposabl
 
         response.StatusCode.Should().Be(HttpStatusCode.BadRequest, problem.ToJsonString());
         problem.Str("code").Should().Be("validation_failed");
+    }
+
+    [Fact]
+    public async Task A_query_value_of_the_wrong_type_names_the_parameter_not_the_framework()
+    {
+        var problem = await Api.BodyOf(await _client.GetAsync("/v1/jobs?limit=abc"));
+
+        problem.Str("detail").Should().Be("'limit' cannot be 'abc': it must be a whole number.");
+        problem["errors"]!.AsObject().Select(e => e.Key).Should().Equal("limit");
     }
 
     [Fact]

@@ -33,6 +33,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         Log = Path.Combine(folder, "service.log");
     }
 
+    /// <summary>The process's working directory; the binary's folder unless a test says otherwise.</summary>
+    public string WorkingDirectory { get; init; } = Path.GetDirectoryName(Binary())!;
+
     /// <summary>Where the service's console output goes, every start appended.</summary>
     public string Log { get; }
 
@@ -52,7 +55,7 @@ public sealed class ServiceProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(Binary())!,
+            WorkingDirectory = WorkingDirectory,
         };
         foreach (var (key, value) in _settings)
             start.Environment[key] = value;
