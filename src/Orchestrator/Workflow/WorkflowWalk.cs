@@ -146,6 +146,7 @@ internal static class Seeds
         hash = (hash ^ '/') * 1099511628211UL;
         foreach (var c in scope)
             hash = (hash ^ c) * 1099511628211UL;
-        return (long)(hash & long.MaxValue);
+        // 53 bits: every JSON reader (JavaScript, jq) holds it exactly.
+        return (long)(hash & ((1UL << 53) - 1));
     }
 }

@@ -188,6 +188,8 @@ public sealed class ReplayTests : IAsyncLifetime
         node["output"]!["decision"]!["candidates"]!.AsArray().Should().HaveCount(2);
         node["input"]!["messages"]!.AsArray().Should().NotBeEmpty();
         package["seeds"]!["perNode"]!["respond"].Should().NotBeNull();
+        package["seeds"]!["perNode"]!.AsObject().Select(s => s.Value!.GetValue<long>()).Should()
+            .OnlyContain(seed => seed >= 0 && seed < (1L << 53), "a seed must survive any JSON reader, JavaScript's included");
         package.Str("timings.deadlineMs").Should().Be("30000");
     }
 
