@@ -19,7 +19,13 @@ internal static class ReplayEngine
     {
         var steps = new RecordedSteps(package);
         var walk = await WorkflowWalk.RunAsync(policy, package.Request, steps, cancellationToken);
-        var status = walk.Failure is null ? "completed" : walk.Failure.ErrorCode == Diverged ? "diverged" : "failed";
+        var status = walk.Failure switch
+        {
+            null => "completed",
+            { ErrorCode: Diverged } => "diverged",
+            { Status: JobStatus.Canceled } => "canceled",
+            _ => "failed",
+        };
         var error = walk.Failure is { } failure ? new JobError(failure.ErrorCode!, failure.ErrorMessage ?? failure.ErrorCode!) : null;
 
         var originalPath = OriginalPath(package);
@@ -85,9 +91,40 @@ internal static class ReplayEngine
     {
         readonly Dictionary<string, Queue<ModelCheckpoint>> _models = [];
         readonly Dictionary<string, Queue<EffectCheckpoint>> _effects = [];
+        readonly Dictionary<string, RecordedFailure> _failures = new(StringComparer.Ordinal);
+
+        /// <summary>A node that failed: its kind, name (an effect's capability), the question it was asked if it got that far, and its error.</summary>
+        sealed record RecordedFailure(string Kind, string Name, string? Key, JobError Error);
+
+        static string? FailureKey(ReplayNode node) => node.Input is not { } input ? null : node.Kind switch
+        {
+            NodeKinds.Model => input.Deserialize(OrchestratorJson.Default.ModelInput) is { } model ? Question(model.Messages, model.Tools) : null,
+            NodeKinds.Effect => input.Deserialize(OrchestratorJson.Default.EffectInput) is { } effect ? EffectCall(effect.Capability, effect.Arguments) : null,
+            _ => null,
+        };
+
+        /// <summary>
+        /// The recorded failure of this node, if the rerun asks it what the recording asked (or, for an effect refused
+        /// before its intent was recorded, calls the same capability there).
+        /// </summary>
+        bool TryFail(string nodeId, string kind, string name, string key, out StepFailed failed)
+        {
+            failed = null!;
+            if (!_failures.TryGetValue(nodeId, out var recorded) || recorded.Kind != kind || (recorded.Key ?? (recorded.Name == name ? key : null)) != key)
+                return false;
+            Sources.Add(new RerunNode(nodeId, kind, "recorded-failure"));
+            var error = recorded.Error;
+            failed = new StepFailed(error.Code == Hosting.Problems.Canceled ? JobOutcome.Canceled(error.Message) : JobOutcome.Failed(error.Code, error.Message));
+            return true;
+        }
 
         public RecordedSteps(ReplayPackage package)
         {
+            // Where the run stopped: a node that failed with a code (the gateway found no model, an effect was refused or
+            // failed, the job was canceled or ran out of time in it) fails the same way when the rerun reaches it with the
+            // same question, so a recorded failure reruns to the same failure.
+            foreach (var node in package.Nodes.Where(n => n.Status == "failed" && n.Error is not null))
+                _failures[node.Id] = new RecordedFailure(node.Kind, node.Name, FailureKey(node), node.Error!);
             foreach (var node in package.Nodes.Where(n => n.Status == "succeeded" && n.Input is not null && n.Output is not null))
             {
                 if (node.Kind == NodeKinds.Model)
@@ -115,6 +152,8 @@ internal static class ReplayEngine
                 Sources.Add(new RerunNode(step.NodeId, NodeKinds.Model, "recorded"));
                 return Task.FromResult(answer);
             }
+            if (TryFail(step.NodeId, NodeKinds.Model, "", question, out var failed))
+                return Task.FromException<ModelCheckpoint>(failed);
             return Task.FromException<ModelCheckpoint>(Diverge(step.NodeId, NodeKinds.Model,
                 $"Model node '{step.NodeId}' is asked something the recording never asked (its conversation or offered tools differ), " +
                 "so its answer is unknown without calling a model; the run diverges here."));
@@ -128,6 +167,8 @@ internal static class ReplayEngine
                 Sources.Add(new RerunNode(step.NodeId, NodeKinds.Effect, "recorded"));
                 return Task.FromResult(result);
             }
+            if (TryFail(step.NodeId, NodeKinds.Effect, step.Capability!, key, out var failed))
+                return Task.FromException<EffectCheckpoint>(failed);
             return Task.FromException<EffectCheckpoint>(Diverge(step.NodeId, NodeKinds.Effect,
                 $"Effect node '{step.NodeId}' ({step.Capability}) has no recorded result for these arguments; it would have to run, so the run diverges here."));
         }
@@ -168,7 +209,7 @@ public sealed record RerunReport(
 /// <summary>The policy a rerun walked: where it came from (<c>recorded</c>, <c>current</c>, <c>request</c>, a file) and its hashes.</summary>
 public sealed record PolicyUsed(string Intent, string Version, string Hash, string Source, string PromptsHash);
 
-/// <summary>How a rerun's node was answered: <c>recorded</c>, <c>missing</c> (the divergence), or <c>denied</c> (capability).</summary>
+/// <summary>How a rerun's node was answered: <c>recorded</c>, <c>recorded-failure</c> (it fails as it did), <c>missing</c> (the divergence), or <c>denied</c> (capability).</summary>
 public sealed record RerunNode(string Id, string Kind, string Source);
 
 /// <summary>Two paths compared: the first node where they part, and both in full.</summary>

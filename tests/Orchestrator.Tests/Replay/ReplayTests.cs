@@ -150,6 +150,27 @@ public sealed class ReplayTests : IAsyncLifetime
         report["nodes"]!.AsArray().Select(n => (n.Str("id"), n.Str("source"))).Should().Equal(("agent/model-1", "recorded"), ("agent/effect-1-1", "denied"));
     }
 
+    [Theory]
+    [InlineData("capability_denied", """fs_read {"path":"../globex/theirs.txt"}""")]
+    [InlineData("sandbox_violation", """process_run {"argv":["not-on-the-allow-list"]}""")]
+    [InlineData("effect_failed", """fs_write {"path":".","content":"x"}""")]
+    [InlineData("model_unavailable", null)]
+    public async Task A_failed_run_reruns_to_the_same_failure_at_the_same_node(string code, string? call)
+    {
+        using var client = _app.ClientFor();
+        var (_, problem) = call is null
+            ? await client.ActAsync(new { input = "no model answers", routing = new { models = new[] { "flaky" } } })
+            : await client.ActAsync(new { intent = "agent/run", routing = new { models = new[] { "steady" } }, input = Script(call) });
+        problem.Str("code").Should().Be(code);
+
+        var report = await Rerun(client, problem.Str("traceId"));
+
+        report["identical"]!.GetValue<bool>().Should().BeTrue(report.ToJsonString());
+        report.Str("status").Should().Be("failed");
+        report.Str("error.code").Should().Be(code);
+        report["nodes"]!.AsArray().Last()!.Str("source").Should().Be("recorded-failure");
+    }
+
     [Fact]
     public async Task Secrets_never_appear_in_a_package()
     {

@@ -36,5 +36,9 @@ public sealed class GraphEndTests : IDisposable
         nodes[0]!.Str("error.code").Should().Be("canceled");
         nodes[0]!["completedAt"].Should().NotBeNull();
         nodes[1]!["startedAt"].Should().BeNull("the writer never ran");
+
+        var rerun = await Api.BodyOf(await client.PostAsync($"/v1/replays/{job.Str("traceId")}/rerun", null));
+        rerun["identical"]!.GetValue<bool>().Should().BeTrue(rerun.ToJsonString());
+        rerun.Str("status").Should().Be("canceled", "the recorded run was canceled in the solver, and so is its rerun");
     }
 }
