@@ -43,10 +43,21 @@ internal static class HostingSetup
                     Name = ApiKeyAuthentication.Header,
                     Description = "An API key from Orchestrator:ApiKeys.",
                 };
+                document.Components.SecuritySchemes[BearerScheme] = new OpenApiSecurityScheme
+                {
+                    Type = SecuritySchemeType.Http,
+                    Scheme = "bearer",
+                    Description = "The same API key as a bearer token (Authorization: Bearer <key>).",
+                };
+                // Either one authorizes a call: two requirements, not two schemes in one.
                 document.Security ??= [];
                 document.Security.Add(new OpenApiSecurityRequirement
                 {
                     [new OpenApiSecuritySchemeReference(ApiKeyAuthentication.SchemeName, document)] = [],
+                });
+                document.Security.Add(new OpenApiSecurityRequirement
+                {
+                    [new OpenApiSecuritySchemeReference(BearerScheme, document)] = [],
                 });
                 return Task.CompletedTask;
             });
@@ -56,6 +67,8 @@ internal static class HostingSetup
             .AddCheck<Jobs.WorkersHealth>("workers", tags: ["ready"]);
         return builder;
     }
+
+    const string BearerScheme = "Bearer";
 
     public static WebApplication UseHosting(this WebApplication app)
     {

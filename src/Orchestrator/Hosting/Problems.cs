@@ -118,7 +118,8 @@ public static class Problems
         problem.Extensions["traceId"] = problem.Extensions.TryGetValue("traceId", out var set) && set is string { Length: 32 }
             ? set
             : Activity.Current?.TraceId.ToHexString() ?? context.HttpContext.TraceIdentifier;
-        problem.Type ??= TypeOf(status);
+        // Always ours: the framework's defaults would otherwise give some problems RFC 9110 links and others these.
+        problem.Type = TypeOf(status);
         if (problem.Title is null && Known.TryGetValue((string)problem.Extensions["code"]!, out var known))
             problem.Title = known.Title;
     }

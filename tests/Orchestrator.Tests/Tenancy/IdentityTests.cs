@@ -98,6 +98,23 @@ public sealed class IdentityTests : IClassFixture<IdentityTests.App>
         (await client.GetAsync("/health/ready")).StatusCode.Should().Be(HttpStatusCode.OK);
         var openapi = await client.GetStringAsync("/openapi/v1.json");
         openapi.Should().Contain("/v1/act").And.Contain("X-Api-Key");
+        var schemes = System.Text.Json.Nodes.JsonNode.Parse(openapi)!["components"]!["securitySchemes"]!.AsObject();
+        schemes.Select(s => s.Value!.Str("type")).Should().BeEquivalentTo(["apiKey", "http"], "the key works as X-Api-Key and as a bearer token");
         (await client.GetAsync("/swagger/index.html")).StatusCode.Should().Be(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Every_problem_has_the_same_kind_of_type_link()
+    {
+        using var anonymous = _app.ClientFor(apiKey: null);
+        using var client = _app.ClientFor();
+
+        var unauthorized = await Api.BodyOf(await anonymous.GetAsync("/v1/jobs"));
+        var missing = await Api.BodyOf(await client.GetAsync("/v1/jobs/job_00000000000000000000000000"));
+        var unreadable = await Api.BodyOf(await client.PostAsync("/v1/act", new StringContent("{bad", System.Text.Encoding.UTF8, "application/json")));
+
+        unauthorized.Str("type").Should().Be("https://httpstatuses.io/401");
+        missing.Str("type").Should().Be("https://httpstatuses.io/404");
+        unreadable.Str("type").Should().Be("https://httpstatuses.io/400");
     }
 }
