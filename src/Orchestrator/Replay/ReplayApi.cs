@@ -107,7 +107,10 @@ public static class ReplayApi
         }
         catch (JsonException error)
         {
-            return Problems.Validation(error.Path?.TrimStart('$', '.') is { Length: > 0 } field ? field : "body", "This is not a replay package: " + error.Message);
+            // The serializer's message names .NET types; the caller gets the field and what is wrong with it.
+            return error.Path?.TrimStart('$', '.') is { Length: > 0 } field
+                ? Problems.Validation(field, $"This is not a replay package: '{field}' is missing, null or of the wrong type.")
+                : Problems.Validation("body", "This is not a replay package: a required field is missing or null.");
         }
         if (package is null || package.Format != ReplayPackage.CurrentFormat)
             return Problems.Validation("format", $"A replay package has format '{ReplayPackage.CurrentFormat}'.");

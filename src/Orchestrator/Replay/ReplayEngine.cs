@@ -64,15 +64,44 @@ internal static class ReplayEngine
         }
         if (package.Outcome.Routing is { } routing && routing.Select(r => r?.Node).Distinct().Count() != routing.Count)
             return ("outcome.routing", "Each node may have one routing decision.");
+        for (var i = 0; i < package.Nodes.Count; i++)
+        {
+            var node = package.Nodes[i];
+            if (node.Kind is not (NodeKinds.Model or NodeKinds.Effect))
+                continue;
+            if (node.Input is { } input && !Reads(input, node.Kind, isInput: true))
+                return ($"nodes[{i}].input", $"It is not what a {node.Kind} node records as its input.");
+            if (node.Status == "succeeded" && node.Output is { } output && !Reads(output, node.Kind, isInput: false))
+                return ($"nodes[{i}].output", $"It is not what a {node.Kind} node records as its output.");
+        }
         try
         {
             _ = new RecordedSteps(package);
         }
         catch (Exception error) when (error is JsonException or InvalidOperationException or NullReferenceException)
         {
-            return ("nodes", "A succeeded node's recorded input or output is not what its kind records: " + error.Message);
+            return ("nodes", "The recorded nodes cannot be read back.");
         }
         return null;
+    }
+
+    static bool Reads(JsonElement json, string kind, bool isInput)
+    {
+        try
+        {
+            object? read = (kind, isInput) switch
+            {
+                (NodeKinds.Model, true) => json.Deserialize(OrchestratorJson.Default.ModelInput),
+                (NodeKinds.Model, false) => json.Deserialize(OrchestratorJson.Default.ModelCheckpoint),
+                (_, true) => json.Deserialize(OrchestratorJson.Default.EffectInput),
+                _ => json.Deserialize(OrchestratorJson.Default.EffectCheckpoint),
+            };
+            return read is not null;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
     }
 
     /// <summary>The path the recorded run took: its output's path, or (for a failed run) its succeeded nodes in order.</summary>

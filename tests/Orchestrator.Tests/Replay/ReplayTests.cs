@@ -275,6 +275,7 @@ public sealed class ReplayTests : IAsyncLifetime
     [InlineData("duplicate-node-ids")]
     [InlineData("no-outcome")]
     [InlineData("no-versions")]
+    [InlineData("attempts-not-a-number")]
     public async Task A_package_the_rerun_or_diff_could_not_read_is_refused_at_import(string damage)
     {
         using var client = _app.ClientFor();
@@ -289,13 +290,16 @@ public sealed class ReplayTests : IAsyncLifetime
             case "duplicate-node-ids": nodes.Add(nodes[0]!.DeepClone()); break;
             case "no-outcome": package.Remove("outcome"); break;
             case "no-versions": package.Remove("versions"); break;
+            case "attempts-not-a-number": nodes[0]!["attempts"] = "many"; break;
         }
         using var ops = _app.ClientFor(OrchestratorApp.OperatorKey);
 
         var imported = await ops.PostAsync("/v1/replays", new StringContent(package.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
 
         imported.StatusCode.Should().Be(HttpStatusCode.BadRequest, await imported.Content.ReadAsStringAsync());
-        (await Api.BodyOf(imported)).Str("code").Should().Be("validation_failed");
+        var problem = await Api.BodyOf(imported);
+        problem.Str("code").Should().Be("validation_failed");
+        problem.Str("detail").Should().NotContain("Orchestrator.", "a problem speaks of fields, not of the service's types");
         (await ops.GetAsync($"/v1/replays/{traceId}")).StatusCode.Should().Be(HttpStatusCode.NotFound, "nothing was imported");
     }
 
