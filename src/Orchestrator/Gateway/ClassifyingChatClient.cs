@@ -24,9 +24,12 @@ internal sealed class ClassifyingChatClient(IChatClient inner, string modelId, T
         {
             throw classified;
         }
-        if (response.Messages.Count == 0 ||
-            response.Messages.All(m => string.IsNullOrEmpty(m.Text) && !m.Contents.OfType<FunctionCallContent>().Any()))
-            throw new ModelCallException(modelId, ModelFailureClass.Malformed, $"Model '{modelId}' answered with no text and no tool calls.");
+        // A provider's content filter stopped this answer: about this request, not about the model's health.
+        if (response.FinishReason == ChatFinishReason.ContentFilter)
+            throw new ModelCallException(modelId, ModelFailureClass.Rejected, $"Model '{modelId}' withheld its answer: the provider's content filter stopped it.");
+        // An empty text is an answer (models do say nothing); no message at all is not.
+        if (response.Messages.Count == 0)
+            throw new ModelCallException(modelId, ModelFailureClass.Malformed, $"Model '{modelId}' answered with no message.");
         return response;
     }
 
@@ -50,8 +53,9 @@ internal sealed class ClassifyingChatClient(IChatClient inner, string modelId, T
             $"Model '{modelId}' could not be reached: {error.Message}", inner: error),
         OperationCanceledException or TimeoutException => new(modelId, ModelFailureClass.Timeout,
             $"Model '{modelId}' did not answer in time.", inner: error),
+        // The client library's own words here name its internals (an index, a parameter); the log keeps them.
         JsonException or FormatException or InvalidOperationException or ArgumentException or KeyNotFoundException =>
-            new(modelId, ModelFailureClass.Malformed, $"Model '{modelId}' answered with something unreadable: {Shorten(error.Message)}", inner: error),
+            new(modelId, ModelFailureClass.Malformed, $"Model '{modelId}' answered with something that is not a readable chat completion.", inner: error),
         _ => null,
     };
 

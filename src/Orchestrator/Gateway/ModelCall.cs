@@ -41,4 +41,11 @@ public sealed class ModelUnavailableException(string message, TimeSpan retryAfte
 {
     public TimeSpan RetryAfter { get; } = retryAfter;
     public RoutingDecision Decision { get; } = decision;
+
+    /// <summary>
+    /// Whether trying again later can help. Not when every model tried was refused by its provider as misconfigured
+    /// (401, 403, 404: a wrong key, endpoint or model name): that waits for an operator, not for time.
+    /// </summary>
+    public bool Transient => !(Decision.Attempts is { Count: > 0 } tried &&
+                               tried.All(a => a.Failure == ModelFailureClasses.Of(ModelFailureClass.Misconfigured)));
 }

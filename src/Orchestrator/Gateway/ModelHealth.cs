@@ -75,6 +75,7 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
             var latencies = new double[_count];
             var recent = 0;
             var ok = 0;
+            var rejected = 0;
             var oldest = long.MaxValue;
             Dictionary<string, int>? byClass = null;
             for (var i = 0; i < _count; i++)
@@ -89,12 +90,16 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
                     byClass ??= [];
                     var name = ModelFailureClasses.Of(failure);
                     byClass[name] = byClass.GetValueOrDefault(name) + 1;
+                    // One caller's request refused (a 400, a content filter) says nothing about the model's health.
+                    if (failure == ModelFailureClass.Rejected)
+                        rejected++;
                 }
                 else
                     latencies[ok++] = sample.Ms;
             }
             Array.Sort(latencies, 0, ok);
-            var errorRate = recent == 0 ? 0 : (double)(recent - ok) / recent;
+            var judged = recent - rejected;
+            var errorRate = judged == 0 ? 0 : (double)(judged - ok) / judged;
             var fresh = new HealthSnapshot(
                 recent, errorRate, (IReadOnlyDictionary<string, int>?)byClass ?? EmptyClasses, _ewmaMs,
                 Percentile(latencies, ok, 0.50), Percentile(latencies, ok, 0.95), _calls, _failures, _canceled);

@@ -17,6 +17,10 @@ internal sealed record JobOutcome(
     /// <summary>A failure; <paramref name="transient"/> failures may succeed if tried again (the job retry policy decides).</summary>
     public static JobOutcome Failed(string code, string message, bool transient = false) =>
         new(JobStatus.Failed, ErrorCode: code, ErrorMessage: message, Transient: transient);
+
+    /// <summary>What a log line shows (Polly's retry telemetry logs the outcome): the status and why, not the record's members.</summary>
+    public override string ToString() =>
+        ErrorCode is null ? WireNames.Of(Status) : $"{WireNames.Of(Status)} {ErrorCode}{(Transient ? " (transient)" : "")}: {ErrorMessage}";
 }
 
 /// <summary>

@@ -79,18 +79,21 @@ internal static class WorkflowWalk
             messages.Add(reply.ToMessage());
             if (reply.ToolCalls.Count == 0)
                 return reply.Text ?? "";
-            var done = new List<string>();
-            for (var i = 0; i < reply.ToolCalls.Count; i++)
+            // Fail closed: every call of the turn is checked before any of them runs, so a turn that asks for one
+            // forbidden capability has no side effect at all.
+            var turnSteps = reply.ToolCalls.Select((call, i) =>
+                new EffectStep(AgentIds.Effect(node.Id, turn, i + 1), call, Capabilities.FromFunctionName(call.Name), modelId)).ToList();
+            if (turnSteps.FirstOrDefault(s => s.Capability is null || !offered.Contains(s.Capability)) is { } forbidden)
             {
-                var call = reply.ToolCalls[i];
-                var capability = Capabilities.FromFunctionName(call.Name);
-                var step = new EffectStep(AgentIds.Effect(node.Id, turn, i + 1), call, capability, modelId);
-                if (capability is null || !offered.Contains(capability))
-                {
-                    var message = $"The model called '{call.Name}', which this job does not allow; allowed: {(offered.Count == 0 ? "none" : string.Join(", ", offered.Select(Capabilities.FunctionName)))}.";
-                    steps.Denied(step, message);
-                    throw new StepFailed(JobOutcome.Failed(Problems.CapabilityDenied, message));
-                }
+                var message = $"The model called '{forbidden.Call.Name}', which this job does not allow; allowed: {(offered.Count == 0 ? "none" : string.Join(", ", offered.Select(Capabilities.FunctionName)))}." +
+                              (turnSteps.Count > 1 ? " None of this turn's calls ran." : "");
+                steps.Denied(forbidden, message);
+                throw new StepFailed(JobOutcome.Failed(Problems.CapabilityDenied, message));
+            }
+            var done = new List<string>();
+            foreach (var step in turnSteps)
+            {
+                var call = step.Call;
                 var result = await steps.EffectAsync(step, cancellationToken);
                 path.Add(step.NodeId);
                 messages.Add(new ChatMessage(ChatRole.Tool, [new FunctionResultContent(call.CallId, result.Content)]));

@@ -337,6 +337,60 @@ public sealed class GatewayTests
     }
 
     [Fact]
+    public async Task A_content_filtered_answer_fails_that_request_only()
+    {
+        await using var filtered = await FakeModelServer.StartAsync();
+        filtered.Default = FakeModelServer.Behavior.Filtered();
+        using var app = new Catalog().Remote("only", filtered, quality: 0.9)
+            .With("Orchestrator:Gateway:BreakerMinimumThroughput", "2").Build();
+        using var client = app.ClientFor();
+
+        for (var i = 0; i < 3; i++)
+        {
+            var (response, problem) = await client.ActAsync(new { input = $"q{i}" });
+            response.StatusCode.Should().Be(HttpStatusCode.BadGateway, problem.ToJsonString());
+            problem.Str("code").Should().Be("model_failed");
+            problem.Str("detail").Should().Contain("content filter");
+        }
+
+        filtered.Calls.Should().Be(3, "a filtered answer is not retried, neither by the gateway nor by the job");
+        var model = await Model(client, "only");
+        model.Str("status").Should().Be("healthy", "one caller's filtered request says nothing about the model");
+        model["errorRate"]!.GetValue<double>().Should().Be(0);
+        model.Str("errorsByClass.rejected").Should().Be("3");
+    }
+
+    [Fact]
+    public async Task An_empty_answer_is_an_answer()
+    {
+        await using var terse = await FakeModelServer.StartAsync();
+        terse.Default = FakeModelServer.Behavior.Reply("");
+        using var app = new Catalog().Remote("terse", terse, quality: 0.9).Build();
+        using var client = app.ClientFor();
+
+        var job = await ActOk(client, new { input = "say nothing" });
+
+        job.Str("output.text").Should().BeEmpty();
+        terse.Calls.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task A_misconfigured_model_is_not_retried_as_a_job()
+    {
+        await using var wrong = await FakeModelServer.StartAsync();
+        wrong.Default = FakeModelServer.Behavior.Fail(404);
+        using var app = new Catalog().Remote("wrong", wrong, quality: 0.9).Build();
+        using var client = app.ClientFor();
+
+        var (response, problem) = await client.ActAsync(new { input = "anyone there?" });
+
+        response.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, problem.ToJsonString());
+        problem.Str("code").Should().Be("model_unavailable");
+        (await client.GetJobAsync(problem.Str("jobId"))).Str("attempts").Should().Be("1", "waiting does not fix a wrong model name");
+        wrong.Calls.Should().Be(1);
+    }
+
+    [Fact]
     public async Task A_failed_half_open_probe_falls_back_at_once_without_a_retry_backoff()
     {
         var time = new FakeTimeProvider(Start);

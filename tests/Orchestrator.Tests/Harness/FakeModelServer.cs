@@ -106,7 +106,7 @@ public sealed class FakeModelServer : IAsyncDisposable
             {
                 ["index"] = 0,
                 ["message"] = message,
-                ["finish_reason"] = behavior.ToolCall is null ? "stop" : "tool_calls",
+                ["finish_reason"] = behavior.FinishReason ?? (behavior.ToolCall is null ? "stop" : "tool_calls"),
             }),
             ["usage"] = new JsonObject { ["prompt_tokens"] = 11, ["completion_tokens"] = 7, ["total_tokens"] = 18 },
         };
@@ -120,8 +120,11 @@ public sealed class FakeModelServer : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
-    public sealed record Behavior(int Status = 200, string? Text = null, TimeSpan Delay = default, bool Garbage = false, string? RetryAfter = null, (string Name, string Arguments)? ToolCall = null)
+    public sealed record Behavior(int Status = 200, string? Text = null, TimeSpan Delay = default, bool Garbage = false, string? RetryAfter = null, (string Name, string Arguments)? ToolCall = null, string? FinishReason = null)
     {
+        /// <summary>What Azure OpenAI answers when its content filter withholds the answer.</summary>
+        public static Behavior Filtered() => new(Text: null, FinishReason: "content_filter");
+
         public static Behavior Reply(string text, TimeSpan delay = default) => new(Text: text, Delay: delay);
         public static Behavior Fail(int status, string? retryAfter = null) => new(Status: status, RetryAfter: retryAfter);
         public static Behavior Junk() => new(Garbage: true);

@@ -92,6 +92,19 @@ public sealed class WorkflowWalkTests
         steps.Effects.Should().BeEmpty();
     }
 
+    [Fact]
+    public async Task A_turn_with_one_forbidden_call_runs_none_of_its_calls()
+    {
+        var steps = new Scripted(Calls("fs_write", "fs_delete"));
+
+        var result = await WorkflowWalk.RunAsync(Policy(new PolicyNode { Id = "agent", Kind = "agent" }), Request, steps, CancellationToken.None);
+
+        result.Failure!.ErrorCode.Should().Be("capability_denied");
+        result.Failure.ErrorMessage.Should().Contain("fs_delete").And.Contain("None of this turn's calls ran");
+        steps.Effects.Should().BeEmpty("the allowed fs_write comes first in the turn, and still must not run");
+        steps.Denied.Select(d => d.NodeId).Should().Equal("agent/effect-1-2");
+    }
+
     [Theory]
     [InlineData("fs_delete")]
     [InlineData("process_run")]
