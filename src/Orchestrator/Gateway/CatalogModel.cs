@@ -30,6 +30,24 @@ internal sealed class CatalogModel(ModelEntry entry, IChatClient client, ModelHe
         set => _quarantinedByOperator = value;
     }
 
+    long _waitUntilMs;
+
+    /// <summary>The provider asked us (429 or 503 with <c>Retry-After</c>) not to call before this time.</summary>
+    public DateTimeOffset? WaitUntil
+    {
+        get => Interlocked.Read(ref _waitUntilMs) is var ms and > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+    }
+
+    /// <summary>Records a provider's <c>Retry-After</c>; a later, shorter one never shortens an earlier wait.</summary>
+    public void WaitFor(TimeSpan retryAfter)
+    {
+        var until = (time.GetUtcNow() + retryAfter).ToUnixTimeMilliseconds();
+        long seen;
+        while ((seen = Interlocked.Read(ref _waitUntilMs)) < until && Interlocked.CompareExchange(ref _waitUntilMs, until, seen) != seen)
+        {
+        }
+    }
+
     /// <summary>When the circuit opened by itself, the time a half-open probe becomes possible.</summary>
     public DateTimeOffset? OpenUntil
     {

@@ -42,7 +42,7 @@ internal sealed class ClassifyingChatClient(IChatClient inner, string modelId, T
         ClientResultException { Status: 408 } http => new(modelId, ModelFailureClass.Timeout,
             $"Model '{modelId}' timed out (408).", inner: http),
         ClientResultException { Status: >= 500 } http => new(modelId, ModelFailureClass.ServerError,
-            $"Model '{modelId}' failed with {http.Status}.", inner: http),
+            $"Model '{modelId}' failed with {http.Status}.", RetryAfterOf(http), http),
         ClientResultException { Status: 401 or 403 or 404 } http => new(modelId, ModelFailureClass.Misconfigured,
             $"Model '{modelId}' is refused by its provider ({http.Status}): check its key, endpoint and model name. {Shorten(http.Message)}", inner: http),
         ClientResultException { Status: 0 } http => new(modelId, ModelFailureClass.Transport,

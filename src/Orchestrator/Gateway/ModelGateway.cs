@@ -80,6 +80,8 @@ internal sealed class ModelGateway(
                 reason = "quarantined by an operator";
             else if (model.CircuitName == "open")
                 reason = $"circuit open (quarantined) until {model.OpenUntil:O}";
+            else if (model.WaitUntil is { } wait && wait > time.GetUtcNow())
+                reason = $"its provider asked to wait until {wait:O} (Retry-After)";
             if (reason is null)
                 eligible.Add((model, health));
             else
@@ -155,6 +157,8 @@ internal sealed class ModelGateway(
         }
         catch (ModelCallException error)
         {
+            if (error.RetryAfter is { } after && after > TimeSpan.Zero)
+                model.WaitFor(after);
             attempt = Attempt.Failed(model.Id, error, Elapsed(started), hedged);
         }
         catch (TimeoutRejectedException error)
@@ -174,11 +178,16 @@ internal sealed class ModelGateway(
         ModelCall call, string strategy, List<RoutingCandidate> candidates, IEnumerable<Attempt> attempts, string message) =>
         new(message, RetryAfter(), Decision(strategy, null, candidates, attempts, call.Routing.Hedge));
 
-    /// <summary>When it is worth trying again: when the first quarantined model may be probed, and at least a second.</summary>
+    /// <summary>
+    /// When it is worth trying again: the first moment a quarantined model may be probed or a model's provider said it
+    /// may be called again (its <c>Retry-After</c>), and at least a second.
+    /// </summary>
     public TimeSpan RetryAfter()
     {
         var now = time.GetUtcNow();
-        var reopen = catalog.All.Where(m => m.OpenUntil is not null).Select(m => m.OpenUntil!.Value - now)
+        var reopen = catalog.All
+            .Select(m => new[] { m.OpenUntil, m.WaitUntil }.Max())
+            .Where(t => t is not null).Select(t => t!.Value - now)
             .Where(t => t > TimeSpan.Zero).DefaultIfEmpty(TimeSpan.FromSeconds(1)).Min();
         return reopen < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(Math.Ceiling(reopen.TotalSeconds));
     }

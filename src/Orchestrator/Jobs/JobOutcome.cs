@@ -7,7 +7,8 @@ internal sealed record JobOutcome(
     string? ErrorCode = null,
     string? ErrorMessage = null,
     bool Transient = false,
-    IReadOnlyList<NodeRouting>? Routing = null)
+    IReadOnlyList<NodeRouting>? Routing = null,
+    TimeSpan? RetryAfter = null)
 {
     public static JobOutcome Completed(JobOutput output) => new(JobStatus.Completed, output);
 
@@ -15,8 +16,8 @@ internal sealed record JobOutcome(
         new(JobStatus.Canceled, ErrorCode: Hosting.Problems.Canceled, ErrorMessage: message);
 
     /// <summary>A failure; <paramref name="transient"/> failures may succeed if tried again (the job retry policy decides).</summary>
-    public static JobOutcome Failed(string code, string message, bool transient = false) =>
-        new(JobStatus.Failed, ErrorCode: code, ErrorMessage: message, Transient: transient);
+    public static JobOutcome Failed(string code, string message, bool transient = false, TimeSpan? retryAfter = null) =>
+        new(JobStatus.Failed, ErrorCode: code, ErrorMessage: message, Transient: transient, RetryAfter: retryAfter);
 
     /// <summary>What a log line shows (Polly's retry telemetry logs the outcome): the status and why, not the record's members.</summary>
     public override string ToString() =>

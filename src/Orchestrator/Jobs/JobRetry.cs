@@ -34,14 +34,15 @@ internal static class JobRetry
             ShouldHandle = args => ValueTask.FromResult(
                 args.Outcome.Result is { Transient: true } &&
                 args.Context.Properties.TryGetValue(JobKey, out var job) &&
-                time.GetUtcNow().UtcDateTime + Ceiling(options, args.AttemptNumber) < job.DeadlineAt),
+                time.GetUtcNow().UtcDateTime + Longest(Ceiling(options, args.AttemptNumber), args.Outcome.Result.RetryAfter) < job.DeadlineAt),
             DelayGenerator = args =>
             {
                 var job = args.Context.Properties.GetValue(JobKey, null!);
                 var random = new Random(unchecked((int)Seeds.For(job.TraceId, $"retry/{job.Attempts}")));
                 // "Equal jitter": half the ceiling fixed, half random, so retries of many jobs spread out.
                 var ceiling = Ceiling(options, args.AttemptNumber);
-                return ValueTask.FromResult<TimeSpan?>(ceiling * (0.5 + 0.5 * random.NextDouble()));
+                // Never sooner than the gateway said any model can serve again (a provider's Retry-After, a circuit's break).
+                return ValueTask.FromResult<TimeSpan?>(Longest(ceiling * (0.5 + 0.5 * random.NextDouble()), args.Outcome.Result?.RetryAfter));
             },
             OnRetry = async args =>
             {
@@ -56,6 +57,8 @@ internal static class JobRetry
             },
         });
     }
+
+    static TimeSpan Longest(TimeSpan backoff, TimeSpan? retryAfter) => retryAfter is { } after && after > backoff ? after : backoff;
 
     /// <summary>The longest the backoff before retry number <paramref name="attempt"/> (0-based) can be.</summary>
     static TimeSpan Ceiling(JobRetryOptions options, int attempt)

@@ -85,7 +85,7 @@ internal sealed class WorkflowRunner(
             {
                 _models.Add((step.NodeId, null, error.Decision));
                 End(node, NodeStatus.Failed, null, Problems.ModelUnavailable, error.Message);
-                throw new StepFailed(JobOutcome.Failed(Problems.ModelUnavailable, error.Message, transient: error.Transient));
+                throw new StepFailed(JobOutcome.Failed(Problems.ModelUnavailable, error.Message, transient: error.Transient, retryAfter: error.RetryAfter));
             }
             catch (ModelCallException error)
             {

@@ -391,6 +391,41 @@ public sealed class GatewayTests
     }
 
     [Fact]
+    public async Task A_providers_long_Retry_After_is_kept_until_it_passes()
+    {
+        await using var limited = await FakeModelServer.StartAsync();
+        limited.Default = FakeModelServer.Behavior.Fail(429, retryAfter: "60");
+        using var app = new Catalog().Remote("limited", limited, quality: 0.9).Build();
+        using var client = app.ClientFor();
+
+        var (first, problem) = await client.ActAsync(new { input = "now?" });
+        var (second, again) = await client.ActAsync(new { input = "and now?" });
+
+        first.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, problem.ToJsonString());
+        problem.Str("code").Should().Be("model_unavailable");
+        first.Headers.RetryAfter!.Delta!.Value.TotalSeconds.Should().BeInRange(55, 60, "the provider asked for 60 s");
+        (await client.GetJobAsync(problem.Str("jobId"))).Str("attempts").Should().Be("1", "a retry after 60 s would end past the 30 s deadline");
+        second.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        limited.Calls.Should().Be(1, "within its Retry-After the provider is not called again");
+        var job = await client.GetJobAsync(again.Str("jobId"));
+        job["routing"]![0]!["decision"]!["candidates"]![0]!.Str("reason").Should().Contain("Retry-After");
+    }
+
+    [Fact]
+    public async Task A_rate_limited_model_is_passed_over_while_its_provider_asks_to_wait()
+    {
+        await using var limited = await FakeModelServer.StartAsync();
+        limited.Default = FakeModelServer.Behavior.Fail(429, retryAfter: "60");
+        using var app = new Catalog().Remote("limited", limited, quality: 0.9).Simulated("steady", quality: 0.5).Build();
+        using var client = app.ClientFor();
+
+        for (var i = 0; i < 3; i++)
+            (await ActOk(client, new { input = $"q{i}", routing = new { strategy = "quality-first" } })).Str("output.model").Should().Be("steady");
+
+        limited.Calls.Should().Be(1, "after its 429 the preferred model is skipped, not asked first every time");
+    }
+
+    [Fact]
     public async Task A_failed_half_open_probe_falls_back_at_once_without_a_retry_backoff()
     {
         var time = new FakeTimeProvider(Start);
