@@ -15,6 +15,7 @@ namespace Orchestrator;
 [JsonSerializable(typeof(ActRequest))]
 [JsonSerializable(typeof(JobView))]
 [JsonSerializable(typeof(JobPage))]
+[JsonSerializable(typeof(ServiceNodeList))]
 [JsonSerializable(typeof(JobOutput))]
 [JsonSerializable(typeof(IReadOnlyList<NodeRouting>))]
 [JsonSerializable(typeof(IntentPolicy))]

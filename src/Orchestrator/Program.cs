@@ -49,6 +49,7 @@ app.UseMiddleware<BodyLimits>();
 app.MapHealth();
 app.MapActing().RequireAuthorization().WithBodyLimit(app.Configuration);
 app.MapJobs().RequireAuthorization();
+app.MapNodes();
 app.MapGraph().RequireAuthorization();
 app.MapModels().RequireAuthorization();
 app.MapReplay().RequireAuthorization();

@@ -26,7 +26,8 @@ internal sealed class Admission(
     OrchestratorTelemetry telemetry,
     Gateway.ModelGateway gateway,
     Replay.RoutingSnapshot routing,
-    IOptions<ActingOptions> options)
+    IOptions<ActingOptions> options,
+    IOptions<NodeOptions> nodeOptions)
 {
     public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken)
     {
@@ -119,17 +120,32 @@ internal sealed class Admission(
 
     async Task<ActAnswer> AwaitAsync(string jobId, string traceId, DateTime deadlineAt, Task<Job> watch, CancellationToken cancellationToken)
     {
-        var limit = deadlineAt - time.GetUtcNow().UtcDateTime + options.Value.SyncGrace;
-        try
+        var until = deadlineAt + options.Value.SyncGrace;
+        var poll = nodeOptions.Value.Propagation;
+        while (true)
         {
-            return Finished(await watch.WaitAsync(limit > TimeSpan.Zero ? limit : TimeSpan.Zero, time, cancellationToken));
+            var remaining = until - time.GetUtcNow().UtcDateTime;
+            if (remaining <= TimeSpan.Zero)
+                break;
+            try
+            {
+                // The watch fires when this node ends the job; the store is read every propagation interval in case
+                // another node runs it (it was rescued, or claimed by an idle node).
+                return Finished(await watch.WaitAsync(remaining < poll ? remaining : poll, time, cancellationToken));
+            }
+            catch (TimeoutException)
+            {
+                if (await queries.FindByIdAsync(jobId, cancellationToken) is { IsTerminal: true } ended)
+                {
+                    completions.Forget(jobId, watch);
+                    return Finished(ended);
+                }
+            }
         }
-        catch (TimeoutException)
-        {
-            // The job did not report back by its deadline (plus grace); say so rather than hang.
-            return ActAnswer.Refused(Problems.For(Problems.DeadlineExceeded,
-                "The job did not finish before its deadline.", extensions: JobFields(jobId, traceId)));
-        }
+        completions.Forget(jobId, watch);
+        // The job did not report back by its deadline (plus grace); say so rather than hang.
+        return ActAnswer.Refused(Problems.For(Problems.DeadlineExceeded,
+            "The job did not finish before its deadline.", extensions: JobFields(jobId, traceId)));
     }
 
     ActAnswer Finished(Job job)

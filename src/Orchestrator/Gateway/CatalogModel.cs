@@ -39,11 +39,14 @@ internal sealed class CatalogModel(ModelEntry entry, IChatClient client, ModelHe
     }
 
     /// <summary>Records a provider's <c>Retry-After</c>; a later, shorter one never shortens an earlier wait.</summary>
-    public void WaitFor(TimeSpan retryAfter)
+    public void WaitFor(TimeSpan retryAfter) => WaitUntilAtLeast(time.GetUtcNow() + retryAfter);
+
+    /// <summary>Takes a wait another node learned of (its provider's <c>Retry-After</c>); never shortens a longer one.</summary>
+    public void WaitUntilAtLeast(DateTimeOffset until)
     {
-        var until = (time.GetUtcNow() + retryAfter).ToUnixTimeMilliseconds();
+        var ms = until.ToUnixTimeMilliseconds();
         long seen;
-        while ((seen = Interlocked.Read(ref _waitUntilMs)) < until && Interlocked.CompareExchange(ref _waitUntilMs, until, seen) != seen)
+        while ((seen = Interlocked.Read(ref _waitUntilMs)) < ms && Interlocked.CompareExchange(ref _waitUntilMs, ms, seen) != seen)
         {
         }
     }

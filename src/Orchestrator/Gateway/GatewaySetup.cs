@@ -18,6 +18,8 @@ internal static class GatewaySetup
         services.AddSingleton<GatewayTelemetry>();
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<ModelGateway>();
+        services.AddSingleton<ModelControls>();
+        services.AddHostedService(sp => sp.GetRequiredService<ModelControls>());
 
         // One pipeline per model, built from the catalog when first asked for.
         services.AddResiliencePipelines<string>(registry =>

@@ -19,6 +19,7 @@ internal sealed class ModelGateway(
     IOptions<GatewayOptions> options,
     ResiliencePipelineProvider<string> pipelines,
     GatewayTelemetry telemetry,
+    ModelControls controls,
     TimeProvider time)
 {
     public const string HedgingPipeline = "gateway-hedging";
@@ -158,7 +159,10 @@ internal sealed class ModelGateway(
         catch (ModelCallException error)
         {
             if (error.RetryAfter is { } after && after > TimeSpan.Zero)
+            {
                 model.WaitFor(after);
+                controls.ShareWait(model);
+            }
             attempt = Attempt.Failed(model.Id, error, Elapsed(started), hedged);
         }
         catch (TimeoutRejectedException error)

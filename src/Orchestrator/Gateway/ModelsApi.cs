@@ -19,24 +19,19 @@ public static class ModelsApi
 
     static Ok<ModelList> List(ModelGateway gateway) => TypedResults.Ok(new ModelList(gateway.Models.Select(ModelView.Of).ToList()));
 
-    static async Task<Results<Ok<ModelView>, ProblemHttpResult>> Quarantine(string id, ModelGateway gateway, Caller caller, ILogger<ModelGateway> log)
-    {
-        if (gateway.Models.FirstOrDefault(m => m.Id == id) is not { } model)
-            return Problems.For(Problems.NotFound, $"No model '{id}' in the catalog.");
-        model.QuarantinedByOperator = true;
-        await model.Control.IsolateAsync();
-        log.LogWarning("Model {Model} quarantined by {Principal}", id, caller.Principal);
-        return TypedResults.Ok(ModelView.Of(model));
-    }
+    static Task<Results<Ok<ModelView>, ProblemHttpResult>> Quarantine(string id, ModelGateway gateway, ModelControls controls, Caller caller, CancellationToken cancellationToken) =>
+        SetAsync(id, quarantined: true, gateway, controls, caller, cancellationToken);
 
-    static async Task<Results<Ok<ModelView>, ProblemHttpResult>> Release(string id, ModelGateway gateway, Caller caller, ILogger<ModelGateway> log)
+    static Task<Results<Ok<ModelView>, ProblemHttpResult>> Release(string id, ModelGateway gateway, ModelControls controls, Caller caller, CancellationToken cancellationToken) =>
+        SetAsync(id, quarantined: false, gateway, controls, caller, cancellationToken);
+
+    /// <summary>Committed to the store before it is answered, so every node applies it within the propagation interval.</summary>
+    static async Task<Results<Ok<ModelView>, ProblemHttpResult>> SetAsync(
+        string id, bool quarantined, ModelGateway gateway, ModelControls controls, Caller caller, CancellationToken cancellationToken)
     {
         if (gateway.Models.FirstOrDefault(m => m.Id == id) is not { } model)
             return Problems.For(Problems.NotFound, $"No model '{id}' in the catalog.");
-        model.QuarantinedByOperator = false;
-        await model.Control.CloseAsync();
-        model.OpenUntil = null;
-        log.LogWarning("Model {Model} released by {Principal}", id, caller.Principal);
+        await controls.SetAsync(model, quarantined, caller.Principal, cancellationToken);
         return TypedResults.Ok(ModelView.Of(model));
     }
 }

@@ -1,10 +1,11 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Orchestrator.Storage;
 
 namespace Orchestrator.Jobs;
 
 /// <summary>A request admitted by <c>/v1/act</c>: the durable row the queue, the workers and every view derive from.</summary>
-public sealed class Job
+public sealed class Job : ILeased
 {
     public string Id { get; set; } = "";
     public string TraceId { get; set; } = "";
@@ -34,6 +35,15 @@ public sealed class Job
     public DateTime? NextAttemptAt { get; set; }
     public bool CancelRequested { get; set; }
 
+    /// <summary>The node that runs the job, or last ran it (<c>node</c> in the job view).</summary>
+    public string? Owner { get; set; }
+
+    /// <summary>Raised by one on every claim; every write of a run is fenced by the epoch it claimed.</summary>
+    public long Epoch { get; set; }
+
+    /// <summary>Until when <see cref="Owner"/> holds the job unless it renews; null when no node holds it.</summary>
+    public DateTime? LeaseUntil { get; set; }
+
     /// <summary>Node the workflow is on (or stopped at), for the job view.</summary>
     public string? CurrentNode { get; set; }
 
@@ -50,6 +60,9 @@ public sealed class Job
 
     /// <summary>The admitted request while the admitting process still holds it (not stored; <see cref="Request"/> is).</summary>
     public Acting.ActRequest? Admitted { get; set; }
+
+    /// <summary>True when this node leased the job (a claim from the store) and holds it at <see cref="Epoch"/> (not stored).</summary>
+    internal bool LeasedHere { get; set; }
 
     /// <summary>A copy of the row as it is now, for a write that must not see later changes.</summary>
     internal Job Snapshot() => (Job)MemberwiseClone();
@@ -82,8 +95,10 @@ internal sealed class JobConfiguration : IEntityTypeConfiguration<Job>
         job.Property(j => j.PolicyHash).HasMaxLength(64);
         job.Property(j => j.RoutingHash).HasMaxLength(64);
         job.Property(j => j.ErrorCode).HasMaxLength(64);
+        job.Property(j => j.Owner).HasMaxLength(200);
         job.Ignore(j => j.IsTerminal);
         job.Ignore(j => j.Admitted);
+        job.Ignore(j => j.LeasedHere);
 
         job.HasIndex(j => new { j.Tenant, j.IdempotencyKey }).IsUnique().HasFilter("\"IdempotencyKey\" IS NOT NULL");
         job.HasIndex(j => new { j.Tenant, j.Id });

@@ -35,12 +35,15 @@ internal sealed class RunningJobs
 
     public int Count => _running.Count;
 
-    public RunHandle Start(string jobId, CancellationToken token)
+    public RunHandle Start(string jobId, long epoch, CancellationToken token)
     {
-        var handle = new RunHandle(CancellationTokenSource.CreateLinkedTokenSource(token));
+        var handle = new RunHandle(CancellationTokenSource.CreateLinkedTokenSource(token), epoch);
         _running[jobId] = handle;
         return handle;
     }
+
+    /// <summary>The runs of this node and the epochs they claimed.</summary>
+    public List<(string JobId, RunHandle Handle)> Snapshot() => _running.Select(r => (r.Key, r.Value)).ToList();
 
     public void End(string jobId, RunHandle handle)
     {
@@ -56,19 +59,49 @@ internal sealed class RunningJobs
         handle.RequestCancel();
         return true;
     }
+
+    /// <summary>Stops a run whose lease another node now holds; false when it does not run here.</summary>
+    public bool TryLoseLease(string jobId, long epoch)
+    {
+        if (!_running.TryGetValue(jobId, out var handle) || handle.Epoch != epoch)
+            return false;
+        handle.LoseLease();
+        return true;
+    }
 }
 
-internal sealed class RunHandle(CancellationTokenSource cancel) : IDisposable
+internal sealed class RunHandle(CancellationTokenSource cancel, long epoch) : IDisposable
 {
     volatile bool _cancelRequested;
+    volatile bool _leaseLost;
 
     public CancellationToken Token => cancel.Token;
 
+    /// <summary>The epoch the run claims.</summary>
+    public long Epoch { get; } = epoch;
+
+    /// <summary>The run's claim, once queued to the writer: true when it committed, false when it lost.</summary>
+    public Task<bool>? Claim { get; set; }
+
     public bool CancelRequested => _cancelRequested;
+
+    /// <summary>True once a write of the run found another epoch, or a renewal did not find the lease: the run writes nothing more.</summary>
+    public bool LeaseLost => _leaseLost;
+
+    public void LoseLease()
+    {
+        _leaseLost = true;
+        Stop();
+    }
 
     public void RequestCancel()
     {
         _cancelRequested = true;
+        Stop();
+    }
+
+    void Stop()
+    {
         try
         {
             cancel.Cancel();

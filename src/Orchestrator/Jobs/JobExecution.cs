@@ -4,23 +4,26 @@ using Orchestrator.Hosting;
 using Orchestrator.Storage;
 using Orchestrator.Telemetry;
 using Orchestrator.Workflow;
-using Polly;
-using Polly.Registry;
+using Microsoft.Extensions.Options;
 
 namespace Orchestrator.Jobs;
 
 /// <summary>
-/// One job's life on a worker: claim it (a guarded write, so no two workers both run it), run its
-/// workflow under its deadline with the job retry policy, and commit how it ended before anyone is told.
+/// One job's life on a worker: claim it (a guarded write on its status and epoch, so no two workers or nodes both
+/// run it), run its workflow under its deadline and its lease, and commit how it ended before anyone is told. A
+/// transient failure parks the job with a due time instead of holding the worker through the backoff.
 /// </summary>
 internal sealed class JobExecution(
     StoreWriter writer,
     JobCompletions completions,
     RunningJobs running,
+    JobRetry retry,
+    JobWakeups wakeups,
+    ThisNode node,
+    IOptions<NodeOptions> nodeOptions,
     TimeProvider time,
     OrchestratorTelemetry telemetry,
     IServiceScopeFactory scopes,
-    ResiliencePipelineProvider<string> pipelines,
     ILogger<JobExecution> log)
 {
     DateTime Now => time.GetUtcNow().UtcDateTime;
@@ -40,8 +43,11 @@ internal sealed class JobExecution(
             return;
         }
 
+        // A job this node leased from the store already carries its epoch; one admitted here is claimed at the next.
+        var knownEpoch = job.Epoch;
+        var epoch = job.LeasedHere ? knownEpoch : knownEpoch + 1;
         // Registered before the claim, so a cancel that races the claim still reaches this run.
-        var handle = running.Start(job.Id, stopping);
+        var handle = running.Start(job.Id, epoch, stopping);
         try
         {
             job.Status = JobStatus.Running;
@@ -52,14 +58,19 @@ internal sealed class JobExecution(
             job.CurrentNode = null;
             job.ErrorCode = null;
             job.ErrorMessage = null;
+            job.Owner = node.Id;
+            job.Epoch = epoch;
+            job.LeaseUntil = now + nodeOptions.Value.LeaseDuration;
             // The claim is committed while the job already runs: the writer applies writes in order, so the
             // claim lands before anything the run writes, and the run awaits it before any side effect and
-            // before it ends. If it lost (a cancel got there first), the run is stopped and its outcome dropped.
-            var claim = writer.WriteAsync(JobWrites.Claim(job, expected));
+            // before it ends. If it lost (a cancel or another node got there first), the run is stopped and
+            // writes nothing more.
+            var claim = writer.WriteAsync(JobWrites.Start(job, expected, knownEpoch));
+            handle.Claim = claim;
             _ = claim.ContinueWith(static (claimed, state) =>
             {
                 if (claimed.IsCompletedSuccessfully && !claimed.Result)
-                    ((RunHandle)state!).RequestCancel();
+                    ((RunHandle)state!).LoseLease();
             }, handle, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             var tags = TagsOf(job);
             telemetry.QueueWait.Record(job.QueueMs.Value, tags);
@@ -68,18 +79,23 @@ internal sealed class JobExecution(
             using var deadline = new CancellationTokenSource(job.DeadlineAt - now, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(handle.Token, deadline.Token);
             JobOutcome outcome;
-            var run = new JobRun(job, claim);
+            var run = new JobRun(job, claim, epoch, node.Id, writer, handle);
             using (var activity = StartActivity(job))
             {
                 try
                 {
-                    outcome = await RunWithRetryAsync(run, linked.Token);
+                    outcome = await AttemptAsync(run, linked.Token);
                 }
                 catch (OperationCanceledException) when (linked.IsCancellationRequested)
                 {
                     if (!await claim)
                     {
-                        log.LogDebug("Job {JobId} was no longer {Status} when claimed; another party took it", job.Id, expected);
+                        log.LogDebug("Job {JobId} was no longer {Status} at epoch {Epoch} when claimed; another party took it", job.Id, expected, knownEpoch);
+                        return;
+                    }
+                    if (handle.LeaseLost)
+                    {
+                        LostLease(job);
                         return;
                     }
                     if (handle.CancelRequested)
@@ -88,8 +104,10 @@ internal sealed class JobExecution(
                         outcome = JobOutcome.Failed(Problems.DeadlineExceeded, $"The job ran past its deadline ({job.DeadlineMs} ms) and was stopped.");
                     else
                     {
-                        // Shutting down: leave the row running; the next start picks it up again.
-                        log.LogInformation("Job {JobId} interrupted by shutdown; it resumes at the next start", job.Id);
+                        // Shutting down: give the lease back, so any node (this one after a restart) takes the job at once.
+                        log.LogInformation("Job {JobId} interrupted by shutdown; its lease is released for another node to resume it", job.Id);
+                        job.LeaseUntil = null;
+                        _ = writer.WriteAsync(JobWrites.Release(job));
                         return;
                     }
                 }
@@ -97,17 +115,62 @@ internal sealed class JobExecution(
                 if (outcome.ErrorCode is not null)
                     activity?.SetStatus(ActivityStatusCode.Error, outcome.ErrorCode);
             }
+            if (handle.LeaseLost)
+            {
+                // The walk ended, but a write of it found another node's epoch: that node owns the job now.
+                if (await claim)
+                    LostLease(job);
+                return;
+            }
             // The end commits behind the worker, which takes its next job now: a job that stopped running
             // holds no worker while its row is written. The write is queued here, after the claim, and is
-            // guarded on 'running', so it lands only if the claim did.
+            // guarded on this run's status, epoch and owner, so it lands only if the claim did and the lease holds.
+            if (outcome.Status == JobStatus.Failed && retry.DueAfter(job, outcome, Now) is { } due)
+            {
+                _ = ParkAsync(job, outcome, due);
+                return;
+            }
             if (outcome.Status != JobStatus.Completed && run.Graph is { } graph)
                 foreach (var write in graph.Close(outcome.ErrorCode ?? WireNames.Of(outcome.Status), outcome.ErrorMessage ?? "", Now))
-                    _ = writer.WriteAsync(write);
+                    _ = run.WriteAsync(write);
             _ = EndAsync(job, outcome);
         }
         finally
         {
             running.End(job.Id, handle);
+        }
+    }
+
+    void LostLease(Job job)
+    {
+        log.LogWarning("Job {JobId}: this node ({Node}) lost its lease at epoch {Epoch}; the run is stopped and writes nothing more",
+            job.Id, node.Id, job.Epoch);
+        telemetry.LeasesLost.Add(1, TagsOf(job));
+    }
+
+    /// <summary>Parks a job for its retry: accepted again with a due time, holding no worker and no lease.</summary>
+    async Task ParkAsync(Job job, JobOutcome outcome, DateTime due)
+    {
+        job.Status = JobStatus.Accepted;
+        job.NextAttemptAt = due;
+        job.LeaseUntil = null;
+        job.ErrorCode = outcome.ErrorCode;
+        job.ErrorMessage = outcome.ErrorMessage;
+        try
+        {
+            if (!await writer.WriteAsync(JobWrites.Park(job)))
+            {
+                LostLease(job);
+                return;
+            }
+            telemetry.Retries.Add(1, TagsOf(job));
+            telemetry.Count(job.Tenant, job.Principal, "jobs.retries");
+            log.LogInformation("Job {JobId} failed {Code} (transient); attempt {Attempt} is due at {Due:O}", job.Id, outcome.ErrorCode, job.Attempts + 1, due);
+            wakeups.At(due);
+        }
+        catch (Exception error)
+        {
+            log.LogError(error, "Could not park job {JobId} for its retry; it resumes when its lease expires", job.Id);
         }
     }
 
@@ -119,7 +182,7 @@ internal sealed class JobExecution(
         }
         catch (Exception error)
         {
-            // The row stays running; the next start runs the job again.
+            // The row stays running under this node's lease; once it expires, a node runs the job again.
             log.LogError(error, "Could not record the end of job {JobId}", job.Id);
         }
     }
@@ -131,23 +194,6 @@ internal sealed class JobExecution(
     public Task<bool> FinishUnstartedAsync(Job job, JobOutcome outcome) => FinishAsync(job, job.Status, outcome);
 
     public Task<bool> ExpireAsync(Job job) => FinishAsync(job, job.Status, DeadlineInQueue);
-
-    async Task<JobOutcome> RunWithRetryAsync(JobRun run, CancellationToken cancellationToken)
-    {
-        var pipeline = pipelines.GetPipeline<JobOutcome>(JobRetry.PipelineKey);
-        var context = ResilienceContextPool.Shared.Get(cancellationToken);
-        context.Properties.Set(JobRetry.JobKey, run.Job);
-        try
-        {
-            return await pipeline.ExecuteAsync(
-                static (ctx, state) => new ValueTask<JobOutcome>(state.Self.AttemptAsync(state.Run, ctx.CancellationToken)),
-                context, (Self: this, Run: run));
-        }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(context);
-        }
-    }
 
     async Task<JobOutcome> AttemptAsync(JobRun run, CancellationToken cancellationToken)
     {
@@ -182,7 +228,8 @@ internal sealed class JobExecution(
             job.Routing = JsonSerializer.Serialize(routing, OrchestratorJson.Default.IReadOnlyListNodeRouting);
         job.NextAttemptAt = null;
         job.Breached = now > job.DeadlineAt || outcome.ErrorCode == Problems.DeadlineExceeded;
-        if (!await writer.WriteAsync(JobWrites.Finish(job, expected)))
+        var write = expected == JobStatus.Running && job.Owner == node.Id ? JobWrites.End(job) : JobWrites.Finish(job, expected);
+        if (!await writer.WriteAsync(write))
         {
             log.LogWarning("Job {JobId} was no longer {Status} when it ended as {Outcome}", job.Id, expected, outcome.Status);
             return false;

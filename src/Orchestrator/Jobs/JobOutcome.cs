@@ -1,3 +1,5 @@
+using Orchestrator.Storage;
+
 namespace Orchestrator.Jobs;
 
 /// <summary>How one attempt at a job ended.</summary>
@@ -25,11 +27,34 @@ internal sealed record JobOutcome(
 }
 
 /// <summary>
-/// A job on its worker. <see cref="Claimed"/> completes when the claim is committed (true) or lost (false):
-/// anything with a side effect, and the job's end, waits for it.
+/// A job on its worker, under the lease it claimed. <see cref="Claimed"/> completes when the claim is committed
+/// (true) or lost (false): anything with a side effect, and the job's end, waits for it. Every write of the run goes
+/// through <see cref="WriteAsync"/>, fenced by the run's epoch: a write that finds another epoch means the lease
+/// was lost, and the run is stopped at once.
 /// </summary>
-internal sealed record JobRun(Job Job, Task<bool> Claimed)
+internal sealed class JobRun(Job job, Task<bool> claimed, long epoch, string node, StoreWriter writer, RunHandle handle)
 {
-    /// <summary>The job's execution graph once loaded; kept across retries within this process.</summary>
+    public Job Job => job;
+
+    public Task<bool> Claimed => claimed;
+
+    /// <summary>The epoch this run claimed the job with.</summary>
+    public long Epoch => epoch;
+
+    /// <summary>The job's execution graph once loaded.</summary>
     public Workflow.JobGraph? Graph { get; set; }
+
+    /// <summary>Queues a write of this run, fenced by its lease; a write that lands on another epoch stops the run.</summary>
+    public Task<bool> WriteAsync(StoreWrite write)
+    {
+        if (write.Entity is not Orchestrator.Jobs.Job)
+            write.Fence ??= new Fence(typeof(Job), job.Id, epoch, node);
+        var written = writer.WriteAsync(write);
+        _ = written.ContinueWith(static (done, state) =>
+        {
+            if (done.IsCompletedSuccessfully && !done.Result)
+                ((RunHandle)state!).LoseLease();
+        }, handle, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return written;
+    }
 }

@@ -5,12 +5,13 @@ using Orchestrator.Storage;
 namespace Orchestrator.Jobs;
 
 /// <summary>
-/// The hosted workers: at start they rebuild the lanes from the store (jobs left accepted or running by
-/// a previous process), then <c>Orchestrator:Queue:Workers</c> loops drain the lanes.
+/// The hosted workers: at start they take back from the store what a previous process left, then
+/// <c>Orchestrator:Queue:Workers</c> loops drain the lanes while the dispatcher claims due jobs from the store.
 /// </summary>
 internal sealed class JobWorkers(
     JobQueue queue,
     JobExecution execution,
+    JobDispatcher dispatcher,
     IDbContextFactory<OrchestratorDb> dbs,
     IOptions<QueueOptions> options,
     ILogger<JobWorkers> log) : BackgroundService
@@ -24,10 +25,17 @@ internal sealed class JobWorkers(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await RecoverAsync(stoppingToken);
-        var loops = new Task[options.Value.Workers];
-        for (var i = 0; i < loops.Length; i++)
+        await using (var db = await dbs.CreateDbContextAsync(stoppingToken))
+        {
+            // SQLite is one node (a second refuses to start), so every unfinished job is this node's to resume.
+            var recovered = await dispatcher.RecoverAsync(oneNode: db.Database.IsSqlite(), stoppingToken);
+            if (recovered > 0)
+                log.LogInformation("Took back {Count} unfinished jobs from the store", recovered);
+        }
+        var loops = new Task[options.Value.Workers + 1];
+        for (var i = 0; i < options.Value.Workers; i++)
             loops[i] = Task.Run(() => LoopAsync(stoppingToken), CancellationToken.None);
+        loops[^1] = Task.Run(() => dispatcher.RunAsync(stoppingToken), CancellationToken.None);
         _running = true;
         try
         {
@@ -37,20 +45,6 @@ internal sealed class JobWorkers(
         {
             _running = false;
         }
-    }
-
-    async Task RecoverAsync(CancellationToken cancellationToken)
-    {
-        await using var db = await dbs.CreateDbContextAsync(cancellationToken);
-        var unfinished = await db.Jobs.AsNoTracking()
-            .Where(j => j.Status == JobStatus.Accepted || j.Status == JobStatus.Running)
-            .OrderBy(j => j.Id)
-            .ToListAsync(cancellationToken);
-        foreach (var job in unfinished)
-            queue.EnqueueRecovered(new QueuedJob(job));
-        if (unfinished.Count > 0)
-            log.LogInformation("Recovered {Count} unfinished jobs from the store ({Running} were running)",
-                unfinished.Count, unfinished.Count(j => j.Status == JobStatus.Running));
     }
 
     async Task LoopAsync(CancellationToken stoppingToken)

@@ -115,7 +115,7 @@ public static class JobsApi
         if (tenant is not null && !caller.CanSee(tenant))
             return Problems.For(Problems.Forbidden, "Only operators may list another tenant's jobs.");
 
-        var query = db.Jobs.AsNoTracking();
+        var query = db.Set<Job>().AsNoTracking();
         var scope = tenant ?? (caller.IsOperator ? null : caller.Tenant);
         if (scope is not null)
             query = query.Where(j => j.Tenant == scope);

@@ -1,5 +1,3 @@
-using Polly;
-
 namespace Orchestrator.Jobs;
 
 internal static class JobsSetup
@@ -13,13 +11,15 @@ internal static class JobsSetup
         services.AddSingleton<JobQueue>();
         services.AddSingleton<JobCompletions>();
         services.AddSingleton<RunningJobs>();
+        services.AddSingleton<JobRetry>();
+        services.AddSingleton<JobWakeups>();
         services.AddSingleton<JobExecution>();
         services.AddSingleton<JobQueries>();
-        services.AddResiliencePipeline<string, JobOutcome>(JobRetry.PipelineKey,
-            (pipeline, context) => JobRetry.Configure(pipeline, context.ServiceProvider));
+        services.AddSingleton<JobDispatcher>();
         services.AddSingleton<JobWorkers>();
         services.AddHostedService(sp => sp.GetRequiredService<JobWorkers>());
         services.AddHostedService<JobDeadlines>();
+        services.AddHostedService<NodeBeat>();
         return builder;
     }
 }

@@ -19,7 +19,7 @@ internal sealed class ReplayStore(
     public async Task<ReplayFind> FindAsync(Caller caller, string traceId, CancellationToken cancellationToken)
     {
         await using var db = await dbs.CreateDbContextAsync(cancellationToken);
-        var job = await db.Jobs.AsNoTracking().Where(j => j.TraceId == traceId).OrderByDescending(j => j.Id).FirstOrDefaultAsync(cancellationToken);
+        var job = await db.Set<Jobs.Job>().AsNoTracking().Where(j => j.TraceId == traceId).OrderByDescending(j => j.Id).FirstOrDefaultAsync(cancellationToken);
         if (job is not null)
         {
             if (!caller.CanSee(job.Tenant))
@@ -42,7 +42,7 @@ internal sealed class ReplayStore(
     {
         var scrubbed = Scrub(package);
         await using var db = await dbs.CreateDbContextAsync(cancellationToken);
-        if (await db.Jobs.AnyAsync(j => j.TraceId == package.TraceId, cancellationToken) ||
+        if (await db.Set<Jobs.Job>().AnyAsync(j => j.TraceId == package.TraceId, cancellationToken) ||
             await db.Set<ReplayImport>().AnyAsync(i => i.TraceId == package.TraceId, cancellationToken))
             return false;
         db.Add(new ReplayImport
@@ -144,7 +144,7 @@ internal sealed class ReplayRetention(
         var cutoff = time.GetUtcNow().UtcDateTime - options.Value.Retention;
         await using var db = await dbs.CreateDbContextAsync(cancellationToken);
         var nodes = await db.Set<JobNode>()
-            .Where(n => db.Jobs.Any(j => j.Id == n.JobId && j.CompletedAt != null && j.CompletedAt < cutoff))
+            .Where(n => db.Set<Jobs.Job>().Any(j => j.Id == n.JobId && j.CompletedAt != null && j.CompletedAt < cutoff))
             .ExecuteDeleteAsync(cancellationToken);
         var imports = await db.Set<ReplayImport>().Where(i => i.ImportedAt < cutoff).ExecuteDeleteAsync(cancellationToken);
         if (nodes + imports > 0)

@@ -16,7 +16,7 @@ namespace Orchestrator.Storage;
 /// <remarks>
 /// Why not SaveChanges: profiled at 64 connections it cost ~35% of all CPU, serialized on the writer,
 /// capping the whole node near 2k jobs/s. A guarded UPDATE here also reports a lost guard as 0 rows and a
-/// unique violation aborts only its statement, so one losing write never takes its batch down.
+/// unique key taken answers 0 rows (<c>ON CONFLICT DO NOTHING</c>), so one losing write never takes its batch down.
 /// </remarks>
 internal sealed class StoreSession : IAsyncDisposable
 {
@@ -30,6 +30,7 @@ internal sealed class StoreSession : IAsyncDisposable
         _db = db;
         _connection = db.Database.GetDbConnection();
         _sql = db.GetService<ISqlGenerationHelper>();
+        IsSqlite = db.Database.IsSqlite();
     }
 
     public static async Task<StoreSession> OpenAsync(IDbContextFactory<OrchestratorDb> dbs)
@@ -63,62 +64,134 @@ internal sealed class StoreSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Inserts the entity (every mapped column). Returns 1, or 0 when a unique key was already taken.</summary>
-    public int Insert<T>(T entity) where T : class
+    /// <summary>
+    /// Inserts the entity (every mapped column). Returns 1, or 0 when a unique key was already taken or the
+    /// fence no longer holds. <c>ON CONFLICT DO NOTHING</c> rather than a caught error: on PostgreSQL a failed
+    /// statement aborts the whole transaction, and with it every other write of the batch.
+    /// </summary>
+    public int Insert<T>(T entity, Fence? fence) where T : class
     {
         var shape = ShapeOf(typeof(T));
-        var statement = StatementFor($"insert:{typeof(T).Name}", () => new(
-            $"INSERT INTO {Table(shape)} ({string.Join(", ", shape.Columns.Select(c => _sql.DelimitIdentifier(c.Column)))}) " +
-            $"VALUES ({string.Join(", ", shape.Columns.Select((_, i) => _sql.GenerateParameterNamePlaceholder("p" + i)))})",
-            shape.Columns.Select((c, i) => (c, _sql.GenerateParameterName("p" + i))).ToList()));
-        for (var i = 0; i < shape.Columns.Count; i++)
-            statement.Bind(i, shape.Columns[i].Get(entity));
+        var statement = StatementFor($"insert:{typeof(T).Name}:{fence?.Leased.Name}", () =>
+        {
+            var columns = string.Join(", ", shape.Columns.Select(c => _sql.DelimitIdentifier(c.Column)));
+            var values = string.Join(", ", shape.Columns.Select((_, i) => _sql.GenerateParameterNamePlaceholder("p" + i)));
+            var parameters = shape.Columns.Select((c, i) => (c, _sql.GenerateParameterName("p" + i))).ToList();
+            // INSERT ... SELECT ... WHERE: SQLite needs the WHERE to read ON CONFLICT as the upsert clause.
+            var sql = fence is null
+                ? $"INSERT INTO {Table(shape)} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING"
+                : $"INSERT INTO {Table(shape)} ({columns}) SELECT {values} WHERE {FenceSql(fence, parameters)} ON CONFLICT DO NOTHING";
+            return (sql, parameters);
+        });
+        var index = 0;
+        foreach (var column in shape.Columns)
+            statement.Bind(index++, column.Get(entity));
+        BindFence(statement, index, fence);
         try
         {
             return statement.Command.ExecuteNonQuery();
         }
-        catch (DbException error) when (StoreErrors.IsKeyConflict(error))
+        catch (DbException error) when (IsSqlite && StoreErrors.IsKeyConflict(error))
         {
+            // SQLite aborts only the failing statement (a missing parent row), never the transaction.
             return 0;
         }
     }
 
     /// <summary>
-    /// Writes the named properties where the key matches and <paramref name="guard"/> still holds its expected
-    /// value. Returns the rows changed: 0 means the row was not in the expected state.
+    /// Writes the named properties where the key matches, every guard still holds its expected value and the
+    /// fence holds. Returns the rows changed: 0 means the row was not in the expected state.
     /// </summary>
-    public int Update<T>(T entity, string guard, object? expected, IReadOnlyList<string> properties) where T : class
+    public int Update<T>(T entity, IReadOnlyList<Guard> guards, IReadOnlyList<string> properties, Fence? fence) where T : class
     {
         var shape = ShapeOf(typeof(T));
-        var statement = StatementFor($"update:{typeof(T).Name}:{guard}:{string.Join(",", properties)}", () =>
+        var statement = StatementFor($"update:{typeof(T).Name}:{string.Join(",", guards.Select(g => g.Property))}:{string.Join(",", properties)}:{fence?.Leased.Name}", () =>
         {
             var set = properties.Select(shape.Find).ToList();
-            var guardColumn = shape.Find(guard);
-            var sql = $"UPDATE {Table(shape)} SET " +
-                string.Join(", ", set.Select((c, i) => $"{_sql.DelimitIdentifier(c.Column)} = {_sql.GenerateParameterNamePlaceholder("s" + i)}")) +
-                " WHERE " + string.Join(" AND ", shape.Key.Select((c, i) => $"{_sql.DelimitIdentifier(c.Column)} = {_sql.GenerateParameterNamePlaceholder("k" + i)}")) +
-                $" AND {_sql.DelimitIdentifier(guardColumn.Column)} = {_sql.GenerateParameterNamePlaceholder("g")}";
+            var guarded = guards.Select(g => shape.Find(g.Property)).ToList();
             var parameters = set.Select((c, i) => (c, _sql.GenerateParameterName("s" + i)))
                 .Concat(shape.Key.Select((c, i) => (c, _sql.GenerateParameterName("k" + i))))
-                .Append((guardColumn, _sql.GenerateParameterName("g")))
+                .Concat(guarded.Select((c, i) => (c, _sql.GenerateParameterName("g" + i))))
                 .ToList();
-            return new(sql, parameters);
+            var sql = $"UPDATE {Table(shape)} SET " +
+                string.Join(", ", set.Select((c, i) => $"{_sql.DelimitIdentifier(c.Column)} = {_sql.GenerateParameterNamePlaceholder("s" + i)}")) +
+                " WHERE " + string.Join(" AND ", shape.Key.Select((c, i) => $"{_sql.DelimitIdentifier(c.Column)} = {_sql.GenerateParameterNamePlaceholder("k" + i)}")
+                    .Concat(guarded.Select((c, i) => $"{_sql.DelimitIdentifier(c.Column)} = {_sql.GenerateParameterNamePlaceholder("g" + i)}")));
+            if (fence is not null)
+                sql += " AND " + FenceSql(fence, parameters);
+            return (sql, parameters);
         });
         var index = 0;
         foreach (var property in properties)
             statement.Bind(index++, shape.Find(property).Get(entity));
         foreach (var key in shape.Key)
             statement.Bind(index++, key.Get(entity));
-        statement.Bind(index, expected);
+        foreach (var guard in guards)
+            statement.Bind(index++, guard.Expected);
+        BindFence(statement, index, fence);
         return statement.Command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// <c>EXISTS (the owner row still carries the fenced epoch)</c>. On PostgreSQL the row is share-locked until the
+    /// batch commits, so a claim by another node (which raises the epoch) waits for this write instead of slipping
+    /// in between the check and the commit: every fenced write lands wholly before a new claim, or not at all.
+    /// </summary>
+    string FenceSql(Fence fence, List<(ColumnShape Column, string Name)> parameters)
+    {
+        var leased = ShapeOf(fence.Leased);
+        var key = leased.Key.Single();
+        var epoch = leased.Find(nameof(ILeased.Epoch));
+        var owner = leased.Find(nameof(ILeased.Owner));
+        parameters.Add((key, _sql.GenerateParameterName("fk")));
+        parameters.Add((epoch, _sql.GenerateParameterName("fe")));
+        parameters.Add((owner, _sql.GenerateParameterName("fo")));
+        return $"EXISTS (SELECT 1 FROM {Table(leased)} WHERE {_sql.DelimitIdentifier(key.Column)} = {_sql.GenerateParameterNamePlaceholder("fk")} " +
+               $"AND {_sql.DelimitIdentifier(epoch.Column)} = {_sql.GenerateParameterNamePlaceholder("fe")} " +
+               $"AND {_sql.DelimitIdentifier(owner.Column)} = {_sql.GenerateParameterNamePlaceholder("fo")}{(IsSqlite ? "" : " FOR SHARE")})";
+    }
+
+    static void BindFence(Statement statement, int index, Fence? fence)
+    {
+        if (fence is null)
+            return;
+        statement.Bind(index, fence.Key);
+        statement.Bind(index + 1, fence.Epoch);
+        statement.Bind(index + 2, fence.Node);
+    }
+
+    /// <summary>True on the embedded SQLite store (one node, one writer); false on PostgreSQL.</summary>
+    public bool IsSqlite { get; }
+
+    /// <summary>A statement of the caller's own (a claim, a renewal), prepared once per connection and run in the batch's transaction.
+    /// Each parameter takes the type mapping of the column it is compared with, so values are converted as the column stores them.</summary>
+    public Statement Command(string key, Func<StoreSql, string> build, params (Type Entity, string Property, string Name)[] parameters) =>
+        StatementFor("sql:" + key, () =>
+        {
+            var sql = build(new StoreSql(this));
+            return (sql, parameters.Select(p => (ShapeOf(p.Entity).Find(p.Property), _sql.GenerateParameterName(p.Name))).ToList());
+        });
+
+    /// <summary>Names in a statement written for this store: tables, columns and parameter placeholders.</summary>
+    public sealed class StoreSql(StoreSession session)
+    {
+        public string Table<T>() => session.Table(session.ShapeOf(typeof(T)));
+
+        public string Column<T>(string property) => session._sql.DelimitIdentifier(session.ShapeOf(typeof(T)).Find(property).Column);
+
+        public string Parameter(string name) => session._sql.GenerateParameterNamePlaceholder(name);
+
+        public bool IsSqlite => session.IsSqlite;
     }
 
     /// <summary>The value a property has in an entity, as the model reads it.</summary>
     public object? ValueOf<T>(T entity, string property) where T : class => ShapeOf(typeof(T)).Find(property).Get(entity);
 
     /// <summary>The row an entity is (its type and key), to tell writes to the same row apart.</summary>
-    public (Type, string) RowOf(object entity)
+    public (Type, string)? RowOf(object? entity)
     {
+        if (entity is null)
+            return null;
         var shape = ShapeOf(entity.GetType());
         return (entity.GetType(), shape.Key.Count == 1
             ? Convert.ToString(shape.Key[0].Get(entity), System.Globalization.CultureInfo.InvariantCulture) ?? ""
@@ -154,7 +227,8 @@ internal sealed class StoreSession : IAsyncDisposable
 
     readonly Dictionary<string, Statement> _statements = new(StringComparer.Ordinal);
 
-    sealed class Statement(DbCommand command, (ColumnShape Column, DbParameter Parameter)[] parameters)
+    /// <summary>A prepared statement and its parameters, bound by position.</summary>
+    public sealed class Statement(DbCommand command, (ColumnShape Column, DbParameter Parameter)[] parameters)
     {
         public DbCommand Command => command;
 

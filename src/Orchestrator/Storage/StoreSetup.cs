@@ -16,16 +16,27 @@ internal static class StoreSetup
     {
         var services = builder.Services;
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<NodeOptions>().BindConfiguration(NodeOptions.Section).ValidateDataAnnotations().ValidateOnStart()
+            .Validate(o => o.LeaseDuration >= TimeSpan.FromSeconds(1), "Orchestrator:Node:LeaseDuration must be at least 00:00:01.")
+            .Validate(o => o.PollInterval > TimeSpan.Zero && o.PollInterval < o.LeaseDuration,
+                "Orchestrator:Node:PollInterval must be positive and shorter than Orchestrator:Node:LeaseDuration.");
+        services.AddSingleton<ThisNode>();
         services.AddSingleton<SqlitePragmas>();
-        services.AddPooledDbContextFactory<OrchestratorDb>((sp, db) =>
+        services.AddSingleton<SqliteNodeLock>();
+
+        // One context type per provider (each with its own migrations); features ask for the base type.
+        var provider = builder.Configuration[$"{StoreOptions.Section}:{nameof(StoreOptions.Provider)}"] ?? "Sqlite";
+        var connection = builder.Configuration.GetConnectionString(ConnectionName) ?? DefaultConnection;
+        if (provider == "Postgres")
         {
-            var options = sp.GetRequiredService<IOptions<StoreOptions>>().Value;
-            var connection = sp.GetRequiredService<IConfiguration>().GetConnectionString(ConnectionName) ?? DefaultConnection;
-            if (options.Provider == "Postgres")
-                throw new OptionsValidationException(StoreOptions.Section, typeof(StoreOptions),
-                    ["Orchestrator:Store:Provider 'Postgres' is not available in this build; use 'Sqlite'."]);
-            db.UseSqlite(connection).AddInterceptors(sp.GetRequiredService<SqlitePragmas>());
-        });
+            services.AddPooledDbContextFactory<PostgresStore>(db => db.UseNpgsql(connection));
+            services.AddSingleton<IDbContextFactory<OrchestratorDb>>(sp => new StoreFactory<PostgresStore>(sp.GetRequiredService<IDbContextFactory<PostgresStore>>()));
+        }
+        else
+        {
+            services.AddPooledDbContextFactory<SqliteStore>((sp, db) => db.UseSqlite(connection).AddInterceptors(sp.GetRequiredService<SqlitePragmas>()));
+            services.AddSingleton<IDbContextFactory<OrchestratorDb>>(sp => new StoreFactory<SqliteStore>(sp.GetRequiredService<IDbContextFactory<SqliteStore>>()));
+        }
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<OrchestratorDb>>().CreateDbContext());
 
         // Registered first: starts before the workers and stops after them, so their last writes land.
@@ -34,14 +45,20 @@ internal static class StoreSetup
         return builder;
     }
 
-    /// <summary>Brings the store's schema up to date (EF migrations) and puts SQLite in WAL mode.</summary>
+    /// <summary>
+    /// Brings the store's schema up to date (EF migrations of its provider) and, on SQLite, takes the file for this node
+    /// alone and puts it in WAL mode.
+    /// </summary>
     public static async Task PrepareStoreAsync(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<StoreOptions>>().Value;
         await using var db = await app.Services.GetRequiredService<IDbContextFactory<OrchestratorDb>>().CreateDbContextAsync();
-        if (db.Database.GetDbConnection() is SqliteConnection sqlite && sqlite.DataSource is { Length: > 0 } file &&
-            Path.GetDirectoryName(Path.GetFullPath(file)) is { } folder)
-            Directory.CreateDirectory(folder);
+        if (db.Database.GetDbConnection() is SqliteConnection sqlite && sqlite.DataSource is { Length: > 0 } file)
+        {
+            if (Path.GetDirectoryName(Path.GetFullPath(file)) is { } folder)
+                Directory.CreateDirectory(folder);
+            app.Services.GetRequiredService<SqliteNodeLock>().Take(file);
+        }
         if (options.MigrateOnStart)
             await db.Database.MigrateAsync();
         else if ((await db.Database.GetPendingMigrationsAsync()).Any())
@@ -51,6 +68,45 @@ internal static class StoreSetup
         if (db.Database.IsSqlite())
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
     }
+}
+
+/// <summary>Hands out the provider's context as the <see cref="OrchestratorDb"/> every feature asks for (pooled).</summary>
+internal sealed class StoreFactory<T>(IDbContextFactory<T> inner) : IDbContextFactory<OrchestratorDb> where T : OrchestratorDb
+{
+    public OrchestratorDb CreateDbContext() => inner.CreateDbContext();
+
+    public async Task<OrchestratorDb> CreateDbContextAsync(CancellationToken cancellationToken = default) =>
+        await inner.CreateDbContextAsync(cancellationToken);
+}
+
+/// <summary>
+/// SQLite is one node only: the first process takes an exclusive lock on a file beside the database and holds it
+/// while it runs; a second process on the same file refuses to start. The operating system drops the lock when the
+/// holder dies, so a crash never leaves the store locked.
+/// </summary>
+internal sealed class SqliteNodeLock : IDisposable
+{
+    FileStream? _lock;
+
+    public void Take(string databaseFile)
+    {
+        if (_lock is not null || databaseFile == ":memory:")
+            return;
+        var path = Path.GetFullPath(databaseFile) + ".node-lock";
+        try
+        {
+            _lock = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException error)
+        {
+            throw new InvalidOperationException(
+                $"Another Orchestrator node is running on the SQLite store {Path.GetFullPath(databaseFile)} (lock {path} is held). " +
+                "SQLite is one node only: to run several nodes, share one PostgreSQL store " +
+                "(Orchestrator:Store:Provider=Postgres with an Npgsql connection string in ConnectionStrings:Orchestrator).", error);
+        }
+    }
+
+    public void Dispose() => _lock?.Dispose();
 }
 
 /// <summary>

@@ -93,7 +93,13 @@ internal sealed class StoreWriter(
         var lastByRow = new Dictionary<(Type, string), int>();
         foreach (var write in batch)
         {
-            var row = session.RowOf(write.Entity);
+            if (session.RowOf(write.Entity) is not { } row)
+            {
+                // A statement of its own (a claim, a renewal) may read any row: nothing before it folds past it.
+                lastByRow.Clear();
+                steps.Add((write, [write]));
+                continue;
+            }
             if (lastByRow.TryGetValue(row, out var at) && steps[at].Write.FollowedBy(write, session) is { } merged)
             {
                 steps[at].Writes.Add(write);

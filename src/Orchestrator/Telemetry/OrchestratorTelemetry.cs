@@ -25,6 +25,8 @@ public sealed class OrchestratorTelemetry : IDisposable
         Failed = _meter.CreateCounter<long>("orchestrator.jobs.failed", "{job}", "Jobs that failed, by code.");
         Canceled = _meter.CreateCounter<long>("orchestrator.jobs.canceled", "{job}", "Jobs canceled.");
         Retries = _meter.CreateCounter<long>("orchestrator.jobs.retries", "{attempt}", "Job attempts retried after a transient failure.");
+        LeasesLost = _meter.CreateCounter<long>("orchestrator.leases.lost", "{run}", "Runs stopped because another node took their job's lease.");
+        Claimed = _meter.CreateCounter<long>("orchestrator.jobs.claimed", "{job}", "Jobs this node claimed from the store (due retries, jobs of a lost node, jobs accepted elsewhere).");
         Breaches = _meter.CreateCounter<long>("orchestrator.jobs.sla_breaches", "{job}", "Jobs that ended after their deadline or failed it.");
         QueueWait = _meter.CreateHistogram<double>("orchestrator.jobs.queue_wait", "ms", "Time from admission to start.");
         RunTime = _meter.CreateHistogram<double>("orchestrator.jobs.run_time", "ms", "Time from start to end.");
@@ -36,6 +38,8 @@ public sealed class OrchestratorTelemetry : IDisposable
     public Counter<long> Failed { get; }
     public Counter<long> Canceled { get; }
     public Counter<long> Retries { get; }
+    public Counter<long> LeasesLost { get; }
+    public Counter<long> Claimed { get; }
     public Counter<long> Breaches { get; }
     public Histogram<double> QueueWait { get; }
     public Histogram<double> RunTime { get; }

@@ -64,10 +64,11 @@ internal sealed class JobGraph(string jobId, List<JobNode> nodes)
 }
 
 /// <summary>Loads a job's graph, or plans a new one (the policy's nodes, pending) for a job that has none yet.</summary>
-internal sealed class JobGraphs(IDbContextFactory<OrchestratorDb> dbs, StoreWriter writer)
+internal sealed class JobGraphs(IDbContextFactory<OrchestratorDb> dbs)
 {
-    public async Task<JobGraph> LoadAsync(Job job, IntentPolicy policy, CancellationToken cancellationToken)
+    public async Task<JobGraph> LoadAsync(JobRun run, IntentPolicy policy, CancellationToken cancellationToken)
     {
+        var job = run.Job;
         // A job admitted by this process on its first attempt has no nodes yet: no need to ask the store.
         List<JobNode> nodes;
         if (job.Admitted is not null && job.Attempts <= 1)
@@ -79,18 +80,18 @@ internal sealed class JobGraphs(IDbContextFactory<OrchestratorDb> dbs, StoreWrit
         }
         var graph = new JobGraph(job.Id, nodes);
         if (nodes.Count == 0)
-            Plan(graph, policy);
+            Plan(run, graph, policy);
         return graph;
     }
 
     /// <summary>The nodes the policy fixes up front; an agent loop shows its first model turn until it unfolds.</summary>
-    void Plan(JobGraph graph, IntentPolicy policy)
+    static void Plan(JobRun run, JobGraph graph, IntentPolicy policy)
     {
         foreach (var step in policy.Nodes)
         {
             var id = step.Kind == NodeKinds.Agent ? AgentIds.Model(step.Id, 1) : step.Id;
             var node = graph.Add(id, NodeKinds.Model, step.Role ?? step.Id, graph.LastId is { } last ? [last] : []);
-            _ = writer.WriteAsync(NodeWrites.Add(node));
+            _ = run.WriteAsync(NodeWrites.Add(node));
         }
     }
 }

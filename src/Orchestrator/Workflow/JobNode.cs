@@ -91,7 +91,7 @@ internal sealed class JobNodeConfiguration : IEntityTypeConfiguration<JobNode>
     }
 }
 
-/// <summary>A node's transitions, each guarded on the status it expects and holding its own snapshot.</summary>
+/// <summary>A node's transitions, each guarded on the status it expects and holding its own snapshot; the run fences them by its lease.</summary>
 internal static class NodeWrites
 {
     public static StoreWrite Add(JobNode node) => new Insert<JobNode>(node.Snapshot());
@@ -104,5 +104,5 @@ internal static class NodeWrites
         nameof(JobNode.Status), nameof(JobNode.Output), nameof(JobNode.CompletedAt), nameof(JobNode.ErrorCode), nameof(JobNode.ErrorMessage));
 
     static GuardedUpdate<JobNode> Update(JobNode node, NodeStatus expected, params string[] properties) =>
-        new(node.Snapshot(), nameof(JobNode.Status), expected, properties);
+        new(node.Snapshot(), [new Guard(nameof(JobNode.Status), expected)], properties);
 }

@@ -5,7 +5,6 @@ using Orchestrator.Effects;
 using Orchestrator.Gateway;
 using Orchestrator.Hosting;
 using Orchestrator.Jobs;
-using Orchestrator.Storage;
 
 namespace Orchestrator.Workflow;
 
@@ -21,7 +20,6 @@ internal sealed class WorkflowRunner(
     IntentCatalog intents,
     ModelGateway gateway,
     EffectRegistry effects,
-    StoreWriter writer,
     JobGraphs graphs,
     NodeTelemetry telemetry,
     IOptions<GatewayOptions> gatewayOptions,
@@ -35,9 +33,8 @@ internal sealed class WorkflowRunner(
         if (intents.Find(job.Intent) is not { } policy)
             return JobOutcome.Failed(Problems.ValidationFailed, $"Intent '{job.Intent}' has no policy on this node.");
 
-        // Kept across retries of this run: the graph in memory is ahead of the store while writes are in flight.
-        var graph = run.Graph ??= await graphs.LoadAsync(job, policy, cancellationToken);
-        var steps = new LiveSteps(gateway, effects, writer, telemetry, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
+        var graph = run.Graph ??= await graphs.LoadAsync(run, policy, cancellationToken);
+        var steps = new LiveSteps(gateway, effects, telemetry, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
         var result = await WorkflowWalk.RunAsync(policy, request, steps, cancellationToken);
         return (result.Failure ?? JobOutcome.Completed(new JobOutput(result.Text ?? "", steps.LastModel, steps.Usage, result.Path)))
             with { Routing = steps.Routing };
@@ -45,7 +42,7 @@ internal sealed class WorkflowRunner(
 
     /// <summary>The live executor: the gateway and the effects, every node persisted.</summary>
     sealed class LiveSteps(
-        ModelGateway gateway, EffectRegistry effects, StoreWriter writer, NodeTelemetry telemetry, string defaultStrategy,
+        ModelGateway gateway, EffectRegistry effects, NodeTelemetry telemetry, string defaultStrategy,
         TimeProvider time, ILogger log, JobRun run, ActRequest request, IntentPolicy policy, JobGraph graph) : IStepExecutor
     {
         readonly List<(string Node, ModelCheckpoint? Checkpoint, RoutingDecision Decision)> _models = [];
@@ -188,7 +185,7 @@ internal sealed class WorkflowRunner(
         JobNode Add(string nodeId, string kind, string name, IEnumerable<string> parents)
         {
             var node = graph.Add(nodeId, kind, name, parents);
-            _ = writer.WriteAsync(NodeWrites.Add(node));
+            _ = run.WriteAsync(NodeWrites.Add(node));
             return node;
         }
 
@@ -203,9 +200,9 @@ internal sealed class WorkflowRunner(
             node.CompletedAt = null;
             node.ErrorCode = null;
             node.ErrorMessage = null;
-            var started = writer.WriteAsync(NodeWrites.Start(node, expected));
+            var started = run.WriteAsync(NodeWrites.Start(node, expected));
             Job.CurrentNode = node.NodeId;
-            _ = writer.WriteAsync(JobWrites.Progress(Job));
+            _ = run.WriteAsync(JobWrites.Progress(Job));
             return started;
         }
 
@@ -217,7 +214,7 @@ internal sealed class WorkflowRunner(
             node.CompletedAt = time.GetUtcNow().UtcDateTime;
             node.ErrorCode = code;
             node.ErrorMessage = message;
-            _ = writer.WriteAsync(NodeWrites.End(node, expected));
+            _ = run.WriteAsync(NodeWrites.End(node, expected));
             telemetry.Ended(node, Job.Tenant, Job.Principal);
         }
 

@@ -2,7 +2,6 @@
 using System;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
-using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using Orchestrator.Storage;
 
@@ -10,15 +9,40 @@ using Orchestrator.Storage;
 
 namespace Orchestrator.Storage.Migrations
 {
-    [DbContext(typeof(OrchestratorDb))]
-    [Migration("20261125172837_Replay")]
-    partial class Replay
+    [DbContext(typeof(SqliteStore))]
+    partial class SqliteStoreModelSnapshot : ModelSnapshot
     {
-        /// <inheritdoc />
-        protected override void BuildTargetModel(ModelBuilder modelBuilder)
+        protected override void BuildModel(ModelBuilder modelBuilder)
         {
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
+
+            modelBuilder.Entity("Orchestrator.Gateway.ModelControl", b =>
+                {
+                    b.Property<string>("ModelId")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("ChangedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ChangedBy")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("Quarantined")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Version")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime?>("WaitUntil")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("ModelId");
+
+                    b.ToTable("ModelControls", (string)null);
+                });
 
             modelBuilder.Entity("Orchestrator.Jobs.Job", b =>
                 {
@@ -51,6 +75,9 @@ namespace Orchestrator.Storage.Migrations
                     b.Property<int>("DeadlineMs")
                         .HasColumnType("INTEGER");
 
+                    b.Property<long>("Epoch")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("ErrorCode")
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
@@ -67,10 +94,17 @@ namespace Orchestrator.Storage.Migrations
                         .HasMaxLength(100)
                         .HasColumnType("TEXT");
 
+                    b.Property<DateTime?>("LeaseUntil")
+                        .HasColumnType("TEXT");
+
                     b.Property<DateTime?>("NextAttemptAt")
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Output")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Owner")
+                        .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("PolicyHash")
@@ -144,6 +178,26 @@ namespace Orchestrator.Storage.Migrations
                         .HasFilter("\"IdempotencyKey\" IS NOT NULL");
 
                     b.ToTable("Jobs", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Jobs.ServiceNode", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("HeartbeatAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Running")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("StartedAt")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("Nodes", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Replay.ReplayImport", b =>

@@ -10,9 +10,9 @@ using Orchestrator.Storage;
 
 namespace Orchestrator.Storage.Migrations
 {
-    [DbContext(typeof(OrchestratorDb))]
-    [Migration("20261125165554_ExecutionGraph")]
-    partial class ExecutionGraph
+    [DbContext(typeof(SqliteStore))]
+    [Migration("20261125172837_Replay")]
+    partial class Replay
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -42,7 +42,7 @@ namespace Orchestrator.Storage.Migrations
                         .HasColumnType("TEXT");
 
                     b.Property<string>("CurrentNode")
-                        .HasMaxLength(100)
+                        .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
                     b.Property<DateTime>("DeadlineAt")
@@ -73,6 +73,10 @@ namespace Orchestrator.Storage.Migrations
                     b.Property<string>("Output")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("PolicyHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Principal")
                         .IsRequired()
                         .HasMaxLength(200)
@@ -91,6 +95,10 @@ namespace Orchestrator.Storage.Migrations
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Routing")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RoutingHash")
+                        .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("RunMs")
@@ -136,6 +144,72 @@ namespace Orchestrator.Storage.Migrations
                         .HasFilter("\"IdempotencyKey\" IS NOT NULL");
 
                     b.ToTable("Jobs", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Replay.ReplayImport", b =>
+                {
+                    b.Property<string>("TraceId")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("ImportedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ImportedBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("JobId")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Package")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Tenant")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("TraceId");
+
+                    b.HasIndex("ImportedAt");
+
+                    b.ToTable("ReplayImports", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Replay.Snapshot", b =>
+                {
+                    b.Property<string>("Hash")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Content")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Version")
+                        .HasMaxLength(50)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Hash");
+
+                    b.ToTable("Snapshots", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Workflow.JobNode", b =>

@@ -10,9 +10,9 @@ using Orchestrator.Storage;
 
 namespace Orchestrator.Storage.Migrations
 {
-    [DbContext(typeof(OrchestratorDb))]
-    [Migration("20261125161530_Initial")]
-    partial class Initial
+    [DbContext(typeof(SqliteStore))]
+    [Migration("20261125165554_ExecutionGraph")]
+    partial class ExecutionGraph
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -90,6 +90,9 @@ namespace Orchestrator.Storage.Migrations
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Routing")
+                        .HasColumnType("TEXT");
+
                     b.Property<long?>("RunMs")
                         .HasColumnType("INTEGER");
 
@@ -133,6 +136,74 @@ namespace Orchestrator.Storage.Migrations
                         .HasFilter("\"IdempotencyKey\" IS NOT NULL");
 
                     b.ToTable("Jobs", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Workflow.JobNode", b =>
+                {
+                    b.Property<string>("JobId")
+                        .HasMaxLength(40)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("NodeId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime?>("CompletedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ErrorCode")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ErrorMessage")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Input")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Output")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Parents")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Seq")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime?>("StartedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Status")
+                        .IsConcurrencyToken()
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("JobId", "NodeId");
+
+                    b.ToTable("JobNodes", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Workflow.JobNode", b =>
+                {
+                    b.HasOne("Orchestrator.Jobs.Job", null)
+                        .WithMany()
+                        .HasForeignKey("JobId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 #pragma warning restore 612, 618
         }

@@ -10,9 +10,9 @@ using Orchestrator.Storage;
 
 namespace Orchestrator.Storage.Migrations
 {
-    [DbContext(typeof(OrchestratorDb))]
-    [Migration("20261125162439_RoutingDecisions")]
-    partial class RoutingDecisions
+    [DbContext(typeof(SqliteStore))]
+    [Migration("20261125161530_Initial")]
+    partial class Initial
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -88,9 +88,6 @@ namespace Orchestrator.Storage.Migrations
 
                     b.Property<string>("Request")
                         .IsRequired()
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Routing")
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("RunMs")
