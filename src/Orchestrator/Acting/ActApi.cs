@@ -2,6 +2,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Orchestrator.Tenancy;
 
+using Orchestrator.Workflow;
+
 namespace Orchestrator.Acting;
 
 /// <summary><c>POST /v1/act</c>.</summary>

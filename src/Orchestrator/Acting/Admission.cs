@@ -7,6 +7,8 @@ using Orchestrator.Storage;
 using Orchestrator.Telemetry;
 using Orchestrator.Tenancy;
 
+using Orchestrator.Workflow;
+
 namespace Orchestrator.Acting;
 
 /// <summary>
@@ -25,7 +27,7 @@ internal sealed class Admission(
     TimeProvider time,
     OrchestratorTelemetry telemetry,
     Gateway.ModelGateway gateway,
-    Replay.RoutingSnapshot routing,
+    Gateway.RoutingSnapshot routing,
     IOptions<ActingOptions> options,
     IOptions<NodeOptions> nodeOptions)
 {
@@ -66,7 +68,7 @@ internal sealed class Admission(
             Sync = act.Sync,
             IdempotencyKey = act.IdempotencyKey,
             Session = act.Request.Session,
-            Request = JsonSerializer.Serialize(act.Request, OrchestratorJson.Default.ActRequest),
+            Request = JsonSerializer.Serialize(act.Request, WorkflowJson.Default.ActRequest),
             DeadlineMs = act.DeadlineMs,
             PolicyHash = act.Policy.ContentHash,
             RoutingHash = routing.Hash,

@@ -1,3 +1,4 @@
+using Orchestrator.Hosting;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Hedging;
@@ -9,6 +10,7 @@ internal static class GatewaySetup
     public static WebApplicationBuilder AddGateway(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
+        services.AddJson(GatewayJson.Default);
         services.AddOptions<ModelOptions>().Bind(builder.Configuration.GetSection("Orchestrator")).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ModelOptions>, ModelOptionsValidator>();
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateDataAnnotations().ValidateOnStart()

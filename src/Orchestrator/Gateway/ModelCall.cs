@@ -1,6 +1,4 @@
 using Microsoft.Extensions.AI;
-using Orchestrator.Jobs;
-using Orchestrator.Workflow;
 
 namespace Orchestrator.Gateway;
 
@@ -21,7 +19,7 @@ public sealed record RoutingRequest(
     ModelRequirements? Requires = null);
 
 /// <summary>A model's answer and how it was chosen.</summary>
-public sealed record ModelReply(ChatMessage Message, string ModelId, JobUsage Usage, RoutingDecision Decision);
+public sealed record ModelReply(ChatMessage Message, string ModelId, TokenUsage Usage, RoutingDecision Decision);
 
 /// <summary>The routing decision recorded on the job: every candidate, its score, and why it was picked or skipped.</summary>
 public sealed record RoutingDecision(
@@ -48,4 +46,13 @@ public sealed class ModelUnavailableException(string message, TimeSpan retryAfte
     /// </summary>
     public bool Transient => !(Decision.Attempts is { Count: > 0 } tried &&
                                tried.All(a => a.Failure == ModelFailureClasses.Of(ModelFailureClass.Misconfigured)));
+}
+
+/// <summary>Tokens and what they cost: of one model call, or summed over a job.</summary>
+public sealed record TokenUsage(long InputTokens, long OutputTokens, decimal CostUsd)
+{
+    public static readonly TokenUsage None = new(0, 0, 0);
+
+    public TokenUsage Add(TokenUsage other) =>
+        new(InputTokens + other.InputTokens, OutputTokens + other.OutputTokens, CostUsd + other.CostUsd);
 }

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
-using Orchestrator.Jobs;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Registry;
@@ -44,7 +43,7 @@ internal sealed class ModelGateway(
                 : await CallAsync(ranked[i], call, hedged: false, attempts, cancellationToken);
             if (result.Response is { } response)
             {
-                var usage = attempts.Aggregate(JobUsage.None, (sum, a) => sum.Add(a.Usage));
+                var usage = attempts.Aggregate(TokenUsage.None, (sum, a) => sum.Add(a.Usage));
                 return new ModelReply(response.Messages[^1], result.ModelId, usage,
                     Decision(strategy, result.ModelId, candidates, attempts, hedge));
             }
@@ -212,18 +211,18 @@ internal sealed class ModelGateway(
 
     long Elapsed(long started) => (long)time.GetElapsedTime(started).TotalMilliseconds;
 
-    internal static JobUsage UsageOf(ModelEntry model, UsageDetails? usage)
+    internal static TokenUsage UsageOf(ModelEntry model, UsageDetails? usage)
     {
         var input = usage?.InputTokenCount ?? 0;
         var output = usage?.OutputTokenCount ?? 0;
-        return new JobUsage(input, output, Cost(model, input, output));
+        return new TokenUsage(input, output, Cost(model, input, output));
     }
 
-    static JobUsage EstimatedPrompt(ModelEntry model, ModelCall call)
+    static TokenUsage EstimatedPrompt(ModelEntry model, ModelCall call)
     {
         long chars = call.Messages.Sum(m => (long)(m.Text?.Length ?? 0));
         var input = Math.Max(1, (chars + 3) / 4);
-        return new JobUsage(input, 0, Cost(model, input, 0));
+        return new TokenUsage(input, 0, Cost(model, input, 0));
     }
 
     static decimal Cost(ModelEntry model, long input, long output) =>
@@ -233,19 +232,19 @@ internal sealed class ModelGateway(
 /// <summary>What one call of one model did, for the decision and the cost.</summary>
 internal sealed record Attempt(
     string ModelId, ChatResponse? Response, ModelFailureClass? Failure, ModelCallException? Error,
-    bool Canceled, bool Broken, long LatencyMs, JobUsage Usage, bool Hedge)
+    bool Canceled, bool Broken, long LatencyMs, TokenUsage Usage, bool Hedge)
 {
-    public static Attempt Succeeded(string model, ChatResponse response, long ms, JobUsage usage, bool hedge) =>
+    public static Attempt Succeeded(string model, ChatResponse response, long ms, TokenUsage usage, bool hedge) =>
         new(model, response, null, null, false, false, ms, usage, hedge);
 
     public static Attempt Failed(string model, ModelCallException? error, long ms, bool hedge = false) =>
-        new(model, null, error?.Failure, error, false, false, ms, JobUsage.None, hedge);
+        new(model, null, error?.Failure, error, false, false, ms, TokenUsage.None, hedge);
 
-    public static Attempt CanceledAfter(string model, long ms, JobUsage estimated, bool hedge) =>
+    public static Attempt CanceledAfter(string model, long ms, TokenUsage estimated, bool hedge) =>
         new(model, null, null, null, true, false, ms, estimated, hedge);
 
     public static Attempt CircuitOpen(string model, long ms, bool hedge) =>
-        new(model, null, null, null, false, true, ms, JobUsage.None, hedge);
+        new(model, null, null, null, false, true, ms, TokenUsage.None, hedge);
 
     public RoutingAttempt ToRecord() => new(
         ModelId,

@@ -10,13 +10,17 @@ namespace Orchestrator.Hosting;
 /// <summary>The web host's cross-cutting plumbing: JSON, problems, errors, body limits, OpenAPI and Swagger UI, health.</summary>
 internal static class HostingSetup
 {
+    /// <summary>Chains a feature's source-generated JSON into the host's serializer: each feature owns its context.</summary>
+    public static IServiceCollection AddJson(this IServiceCollection services, System.Text.Json.Serialization.JsonSerializerContext context) =>
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, context));
+
     public static WebApplicationBuilder AddHosting(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
         services.ConfigureHttpJsonOptions(o =>
         {
-            o.SerializerOptions.TypeInfoResolverChain.Insert(0, OrchestratorJson.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, HostingJson.Default);
             o.SerializerOptions.RespectNullableAnnotations = true;
             // The web defaults read "100" as 100; a number sent as a string is a wrong type here (400), like any other.
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
@@ -100,7 +104,7 @@ internal static class HostingSetup
         var view = new HealthView(report.Status.ToString(), report.Entries.ToDictionary(
             e => e.Key,
             e => new HealthCheckView(e.Value.Status.ToString(), e.Value.Description, Math.Round(e.Value.Duration.TotalMilliseconds, 1))));
-        return JsonSerializer.SerializeAsync(context.Response.Body, view, OrchestratorJson.Default.HealthView, context.RequestAborted);
+        return JsonSerializer.SerializeAsync(context.Response.Body, view, HostingJson.Default.HealthView, context.RequestAborted);
     }
 }
 

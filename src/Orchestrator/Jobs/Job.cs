@@ -49,7 +49,7 @@ public sealed class Job : ILeased
 
     /// <summary>The job's output as JSON (<see cref="JobOutput"/>).</summary>
     public string? Output { get; set; }
-    /// <summary>The gateway's routing decisions, one per model call, as JSON (<see cref="NodeRouting"/>).</summary>
+    /// <summary>The gateway's routing decisions, one per model call, as JSON (<see cref="Workflow.NodeRouting"/>).</summary>
     public string? Routing { get; set; }
 
     public string? ErrorCode { get; set; }
@@ -59,7 +59,7 @@ public sealed class Job : ILeased
     public bool Breached { get; set; }
 
     /// <summary>The admitted request while the admitting process still holds it (not stored; <see cref="Request"/> is).</summary>
-    public Acting.ActRequest? Admitted { get; set; }
+    public Workflow.ActRequest? Admitted { get; set; }
 
     /// <summary>True when this node leased the job (a claim from the store) and holds it at <see cref="Epoch"/> (not stored).</summary>
     internal bool LeasedHere { get; set; }
@@ -103,6 +103,8 @@ internal sealed class JobConfiguration : IEntityTypeConfiguration<Job>
         job.HasIndex(j => new { j.Tenant, j.IdempotencyKey }).IsUnique().HasFilter("\"IdempotencyKey\" IS NOT NULL");
         job.HasIndex(j => new { j.Tenant, j.Id });
         job.HasIndex(j => j.TraceId);
+        // A job's graph nodes go with it (configured here: jobs know their nodes, the workflow does not know jobs).
+        job.HasMany<Workflow.JobNode>().WithOne().HasForeignKey(n => n.JobId).OnDelete(DeleteBehavior.Cascade);
         // Only unfinished jobs are looked up by status (recovery at start-up), so only they are indexed:
         // the index stays as small as the work in flight, and finished rows leave it.
         job.HasIndex(j => j.Status).HasFilter("\"Status\" IN ('accepted', 'running', 'awaiting_approval')");

@@ -201,7 +201,7 @@ internal sealed class JobExecution(
         await using var scope = scopes.CreateAsyncScope();
         try
         {
-            return await scope.ServiceProvider.GetRequiredService<WorkflowRunner>().RunAsync(run, cancellationToken);
+            return JobOutcome.Of(await scope.ServiceProvider.GetRequiredService<WorkflowRunner>().RunAsync(run, cancellationToken));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -221,11 +221,11 @@ internal sealed class JobExecution(
         job.CompletedAt = now;
         job.QueueMs ??= Milliseconds(now - job.CreatedAt);
         job.RunMs = job.StartedAt is { } started ? Milliseconds(now - started) : 0;
-        job.Output = outcome.Output is null ? null : JsonSerializer.Serialize(outcome.Output, OrchestratorJson.Default.JobOutput);
+        job.Output = outcome.Output is null ? null : JsonSerializer.Serialize(outcome.Output, JobsJson.Default.JobOutput);
         job.ErrorCode = outcome.ErrorCode;
         job.ErrorMessage = outcome.ErrorMessage;
         if (outcome.Routing is { Count: > 0 } routing)
-            job.Routing = JsonSerializer.Serialize(routing, OrchestratorJson.Default.IReadOnlyListNodeRouting);
+            job.Routing = JsonSerializer.Serialize(routing, WorkflowJson.Default.IReadOnlyListNodeRouting);
         job.NextAttemptAt = null;
         job.Breached = now > job.DeadlineAt || outcome.ErrorCode == Problems.DeadlineExceeded;
         var write = expected == JobStatus.Running && job.Owner == node.Id ? JobWrites.End(job) : JobWrites.Finish(job, expected);

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using Orchestrator.Storage;
+using Orchestrator.Workflow;
 
 namespace Orchestrator.Jobs;
 
@@ -13,6 +15,15 @@ internal sealed record JobOutcome(
     TimeSpan? RetryAfter = null)
 {
     public static JobOutcome Completed(JobOutput output) => new(JobStatus.Completed, output);
+
+    /// <summary>The job's outcome from how its workflow ended.</summary>
+    public static JobOutcome Of(WorkflowResult result) =>
+        (result.Failure switch
+        {
+            null => Completed(new JobOutput(result.Text ?? "", result.Model, result.Usage, result.Path)),
+            { Canceled: true } failure => Canceled(failure.Message),
+            var failure => Failed(failure.Code, failure.Message, failure.Transient, failure.RetryAfter),
+        }) with { Routing = result.Routing };
 
     public static JobOutcome Canceled(string message) =>
         new(JobStatus.Canceled, ErrorCode: Hosting.Problems.Canceled, ErrorMessage: message);
@@ -32,7 +43,7 @@ internal sealed record JobOutcome(
 /// through <see cref="WriteAsync"/>, fenced by the run's epoch: a write that finds another epoch means the lease
 /// was lost, and the run is stopped at once.
 /// </summary>
-internal sealed class JobRun(Job job, Task<bool> claimed, long epoch, string node, StoreWriter writer, RunHandle handle)
+internal sealed class JobRun(Job job, Task<bool> claimed, long epoch, string node, StoreWriter writer, RunHandle handle) : IWorkflowRun
 {
     public Job Job => job;
 
@@ -41,8 +52,24 @@ internal sealed class JobRun(Job job, Task<bool> claimed, long epoch, string nod
     /// <summary>The epoch this run claimed the job with.</summary>
     public long Epoch => epoch;
 
+    public string JobId => job.Id;
+    public string TraceId => job.TraceId;
+    public string Tenant => job.Tenant;
+    public string Principal => job.Principal;
+    public string Intent => job.Intent;
+
+    public ActRequest Request { get; } = job.Admitted ?? JsonSerializer.Deserialize(job.Request, WorkflowJson.Default.ActRequest)!;
+
+    public bool Fresh => job.Admitted is not null && job.Attempts <= 1;
+
     /// <summary>The job's execution graph once loaded.</summary>
-    public Workflow.JobGraph? Graph { get; set; }
+    public JobGraph? Graph { get; set; }
+
+    public void MovedTo(string nodeId)
+    {
+        job.CurrentNode = nodeId;
+        _ = WriteAsync(JobWrites.Progress(job));
+    }
 
     /// <summary>Queues a write of this run, fenced by its lease; a write that lands on another epoch stops the run.</summary>
     public Task<bool> WriteAsync(StoreWrite write)

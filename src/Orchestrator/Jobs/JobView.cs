@@ -1,5 +1,9 @@
 using System.Text.Json;
 
+using Orchestrator.Gateway;
+
+using Orchestrator.Workflow;
+
 namespace Orchestrator.Jobs;
 
 /// <summary>A job as API.md shows it.</summary>
@@ -40,27 +44,16 @@ public sealed record JobView(
             WireNames.Of(job.Status), WireNames.Of(job.Priority), job.Sync ? "sync" : "async",
             job.Attempts, job.CreatedAt, job.StartedAt, job.CompletedAt, job.DeadlineAt, job.NextAttemptAt,
             job.CurrentNode, job.Owner, job.Session, job.CancelRequested,
-            job.Output is null ? null : JsonSerializer.Deserialize(job.Output, OrchestratorJson.Default.JobOutput),
+            job.Output is null ? null : JsonSerializer.Deserialize(job.Output, JobsJson.Default.JobOutput),
             job.ErrorCode is null ? null : new JobError(job.ErrorCode, job.ErrorMessage ?? job.ErrorCode),
             new JobSla(job.DeadlineMs, queueMs, runMs, breached),
             JobLinks.For(job.Id, job.TraceId),
-            job.Routing is null ? null : JsonSerializer.Deserialize(job.Routing, OrchestratorJson.Default.IReadOnlyListNodeRouting));
+            job.Routing is null ? null : JsonSerializer.Deserialize(job.Routing, WorkflowJson.Default.IReadOnlyListNodeRouting));
     }
 }
 
-/// <summary>How the gateway chose the model for one node's call.</summary>
-public sealed record NodeRouting(string Node, Gateway.RoutingDecision Decision);
-
 /// <summary>What a completed job produced.</summary>
-public sealed record JobOutput(string Text, string? Model, JobUsage Usage, IReadOnlyList<string>? Path = null);
-
-public sealed record JobUsage(long InputTokens, long OutputTokens, decimal CostUsd)
-{
-    public static readonly JobUsage None = new(0, 0, 0);
-
-    public JobUsage Add(JobUsage other) =>
-        new(InputTokens + other.InputTokens, OutputTokens + other.OutputTokens, CostUsd + other.CostUsd);
-}
+public sealed record JobOutput(string Text, string? Model, TokenUsage Usage, IReadOnlyList<string>? Path = null);
 
 public sealed record JobError(string Code, string Message);
 

@@ -1,3 +1,4 @@
+using Orchestrator.Hosting;
 namespace Orchestrator.Jobs;
 
 internal static class JobsSetup
@@ -5,6 +6,7 @@ internal static class JobsSetup
     public static WebApplicationBuilder AddJobs(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
+        services.AddJson(JobsJson.Default);
         services.AddOptions<QueueOptions>().BindConfiguration(QueueOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<JobIds>();

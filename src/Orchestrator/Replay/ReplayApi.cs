@@ -103,7 +103,7 @@ public static class ReplayApi
         ReplayPackage? package;
         try
         {
-            package = body.Deserialize(OrchestratorJson.Default.ReplayPackage);
+            package = body.Deserialize(ReplayJson.Default.ReplayPackage);
         }
         catch (JsonException error)
         {

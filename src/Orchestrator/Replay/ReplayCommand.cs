@@ -43,7 +43,7 @@ internal static class ReplayCommand
         string source;
         try
         {
-            package = JsonSerializer.Deserialize(await File.ReadAllTextAsync(packageFile), OrchestratorJson.Default.ReplayPackage)
+            package = JsonSerializer.Deserialize(await File.ReadAllTextAsync(packageFile), ReplayJson.Default.ReplayPackage)
                 ?? throw new InvalidDataException("the file is empty");
             if (package.Format != ReplayPackage.CurrentFormat)
                 throw new InvalidDataException($"its format is '{package.Format}', not '{ReplayPackage.CurrentFormat}'");
@@ -60,7 +60,7 @@ internal static class ReplayCommand
         }
 
         var report = await ReplayEngine.RerunAsync(package, policy, source, CancellationToken.None);
-        await output.WriteLineAsync(JsonSerializer.Serialize(report, OrchestratorJson.Indented.RerunReport));
+        await output.WriteLineAsync(JsonSerializer.Serialize(report, ReplayJson.Indented.RerunReport));
         await error.WriteLineAsync(report.PathDiff.Same
             ? $"Same path ({report.Path.Count} nodes){(report.Identical ? ", identical output." : ", but the output differs.")}"
             : $"The path differs at '{report.PathDiff.DivergedAt}' (node {report.PathDiff.Index}).");

@@ -22,11 +22,11 @@ internal static class ReplayEngine
         var status = walk.Failure switch
         {
             null => "completed",
-            { ErrorCode: Diverged } => "diverged",
-            { Status: JobStatus.Canceled } => "canceled",
+            { Code: Diverged } => "diverged",
+            { Canceled: true } => "canceled",
             _ => "failed",
         };
-        var error = walk.Failure is { } failure ? new JobError(failure.ErrorCode!, failure.ErrorMessage ?? failure.ErrorCode!) : null;
+        var error = walk.Failure is { } failure ? new JobError(failure.Code, failure.Message) : null;
 
         var originalPath = OriginalPath(package);
         var pathDiff = PathDiff.Of(originalPath, walk.Path, steps.DivergedAt);
@@ -91,10 +91,10 @@ internal static class ReplayEngine
         {
             object? read = (kind, isInput) switch
             {
-                (NodeKinds.Model, true) => json.Deserialize(OrchestratorJson.Default.ModelInput),
-                (NodeKinds.Model, false) => json.Deserialize(OrchestratorJson.Default.ModelCheckpoint),
-                (_, true) => json.Deserialize(OrchestratorJson.Default.EffectInput),
-                _ => json.Deserialize(OrchestratorJson.Default.EffectCheckpoint),
+                (NodeKinds.Model, true) => json.Deserialize(WorkflowJson.Default.ModelInput),
+                (NodeKinds.Model, false) => json.Deserialize(WorkflowJson.Default.ModelCheckpoint),
+                (_, true) => json.Deserialize(WorkflowJson.Default.EffectInput),
+                _ => json.Deserialize(WorkflowJson.Default.EffectCheckpoint),
             };
             return read is not null;
         }
@@ -111,7 +111,7 @@ internal static class ReplayEngine
     /// <summary>The recorded answer to a model question: the conversation and tools, hashed.</summary>
     internal static string Question(IEnumerable<MessageRecord> messages, IEnumerable<string> tools) =>
         Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(
-            new ModelQuestion(messages.ToList(), tools.ToList()), OrchestratorJson.Default.ModelQuestion)));
+            new ModelQuestion(messages.ToList(), tools.ToList()), ReplayJson.Default.ModelQuestion)));
 
     internal static string EffectCall(string capability, JsonElement arguments) => capability + " " + arguments.GetRawText();
 
@@ -127,8 +127,8 @@ internal static class ReplayEngine
 
         static string? FailureKey(ReplayNode node) => node.Input is not { } input ? null : node.Kind switch
         {
-            NodeKinds.Model => input.Deserialize(OrchestratorJson.Default.ModelInput) is { } model ? Question(model.Messages, model.Tools) : null,
-            NodeKinds.Effect => input.Deserialize(OrchestratorJson.Default.EffectInput) is { } effect ? EffectCall(effect.Capability, effect.Arguments) : null,
+            NodeKinds.Model => input.Deserialize(WorkflowJson.Default.ModelInput) is { } model ? Question(model.Messages, model.Tools) : null,
+            NodeKinds.Effect => input.Deserialize(WorkflowJson.Default.EffectInput) is { } effect ? EffectCall(effect.Capability, effect.Arguments) : null,
             _ => null,
         };
 
@@ -143,7 +143,7 @@ internal static class ReplayEngine
                 return false;
             Sources.Add(new RerunNode(nodeId, kind, "recorded-failure"));
             var error = recorded.Error;
-            failed = new StepFailed(error.Code == Hosting.Problems.Canceled ? JobOutcome.Canceled(error.Message) : JobOutcome.Failed(error.Code, error.Message));
+            failed = new StepFailed(error.Code == Hosting.Problems.Canceled ? StepFailure.CanceledWith(error.Message) : StepFailure.Failed(error.Code, error.Message));
             return true;
         }
 
@@ -158,13 +158,13 @@ internal static class ReplayEngine
             {
                 if (node.Kind == NodeKinds.Model)
                 {
-                    var input = node.Input!.Value.Deserialize(OrchestratorJson.Default.ModelInput)!;
-                    Enqueue(_models, Question(input.Messages, input.Tools), node.Output!.Value.Deserialize(OrchestratorJson.Default.ModelCheckpoint)!);
+                    var input = node.Input!.Value.Deserialize(WorkflowJson.Default.ModelInput)!;
+                    Enqueue(_models, Question(input.Messages, input.Tools), node.Output!.Value.Deserialize(WorkflowJson.Default.ModelCheckpoint)!);
                 }
                 else if (node.Kind == NodeKinds.Effect)
                 {
-                    var input = node.Input!.Value.Deserialize(OrchestratorJson.Default.EffectInput)!;
-                    Enqueue(_effects, EffectCall(input.Capability, input.Arguments), node.Output!.Value.Deserialize(OrchestratorJson.Default.EffectCheckpoint)!);
+                    var input = node.Input!.Value.Deserialize(WorkflowJson.Default.EffectInput)!;
+                    Enqueue(_effects, EffectCall(input.Capability, input.Arguments), node.Output!.Value.Deserialize(WorkflowJson.Default.EffectCheckpoint)!);
                 }
             }
         }
@@ -208,7 +208,7 @@ internal static class ReplayEngine
         {
             DivergedAt ??= nodeId;
             Sources.Add(new RerunNode(nodeId, kind, "missing"));
-            return new StepFailed(JobOutcome.Failed(Diverged, message));
+            return new StepFailed(StepFailure.Failed(Diverged, message));
         }
 
         static void Enqueue<T>(Dictionary<string, Queue<T>> index, string key, T value)

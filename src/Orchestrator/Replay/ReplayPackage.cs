@@ -1,7 +1,8 @@
 using System.Text.Json;
-using Orchestrator.Acting;
 using Orchestrator.Jobs;
 using Orchestrator.Workflow;
+
+using Orchestrator.Gateway;
 
 namespace Orchestrator.Replay;
 

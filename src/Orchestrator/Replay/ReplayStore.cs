@@ -1,3 +1,4 @@
+using Orchestrator.Gateway;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -33,7 +34,7 @@ internal sealed class ReplayStore(
         }
         var imported = await db.Set<ReplayImport>().AsNoTracking().FirstOrDefaultAsync(i => i.TraceId == traceId, cancellationToken);
         return imported is not null && caller.CanSee(imported.Tenant)
-            ? new ReplayFind(JsonSerializer.Deserialize(imported.Package, OrchestratorJson.Default.ReplayPackage), false)
+            ? new ReplayFind(JsonSerializer.Deserialize(imported.Package, ReplayJson.Default.ReplayPackage), false)
             : ReplayFind.NotFound;
     }
 
@@ -52,7 +53,7 @@ internal sealed class ReplayStore(
             JobId = scrubbed.JobId,
             ImportedBy = caller.Principal,
             ImportedAt = time.GetUtcNow().UtcDateTime,
-            Package = JsonSerializer.Serialize(scrubbed, OrchestratorJson.Default.ReplayPackage),
+            Package = JsonSerializer.Serialize(scrubbed, ReplayJson.Default.ReplayPackage),
         });
         try
         {
@@ -67,18 +68,18 @@ internal sealed class ReplayStore(
 
     public ReplayPackage Scrub(ReplayPackage package)
     {
-        var json = JsonSerializer.SerializeToNode(package, OrchestratorJson.Default.ReplayPackage)!;
-        return JsonSerializer.Deserialize(scrubber.Scrub(json)!, OrchestratorJson.Default.ReplayPackage)!;
+        var json = JsonSerializer.SerializeToNode(package, ReplayJson.Default.ReplayPackage)!;
+        return JsonSerializer.Deserialize(scrubber.Scrub(json)!, ReplayJson.Default.ReplayPackage)!;
     }
 
     ReplayPackage Build(Job job, List<JobNode> nodes, Dictionary<string, Snapshot> snapshots)
     {
-        var request = JsonSerializer.Deserialize(job.Request, OrchestratorJson.Default.ActRequest)!;
+        var request = JsonSerializer.Deserialize(job.Request, WorkflowJson.Default.ActRequest)!;
         var policySnapshot = job.PolicyHash is { } ph ? snapshots.GetValueOrDefault(ph) : null;
         // A job from before snapshots existed falls back to the policy loaded now, and says so (no hash).
         var policy = policySnapshot is not null ? IntentCatalog.Parse(policySnapshot.Content) : intents.Find(job.Intent);
         var routingSnapshot = job.RoutingHash is { } rh ? snapshots.GetValueOrDefault(rh) : null;
-        var routing = routingSnapshot is null ? null : JsonSerializer.Deserialize(routingSnapshot.Content, OrchestratorJson.Default.RoutingConfiguration);
+        var routing = routingSnapshot is null ? null : JsonSerializer.Deserialize(routingSnapshot.Content, GatewayJson.Default.RoutingConfiguration);
         var now = time.GetUtcNow().UtcDateTime;
         var view = JobView.From(job, now);
         return new ReplayPackage(

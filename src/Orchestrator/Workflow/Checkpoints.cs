@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Orchestrator.Gateway;
-using Orchestrator.Jobs;
 
 namespace Orchestrator.Workflow;
 
@@ -9,7 +8,7 @@ namespace Orchestrator.Workflow;
 public sealed record ToolCallRecord(string CallId, string Name, JsonElement Arguments);
 
 /// <summary>A model node's checkpoint: its reply, who answered, what it cost and how it was routed.</summary>
-public sealed record ModelCheckpoint(string? Text, IReadOnlyList<ToolCallRecord> ToolCalls, string Model, JobUsage Usage, RoutingDecision Decision)
+public sealed record ModelCheckpoint(string? Text, IReadOnlyList<ToolCallRecord> ToolCalls, string Model, TokenUsage Usage, RoutingDecision Decision)
 {
     public static ModelCheckpoint Of(ModelReply reply) => new(
         reply.Message.Text is { Length: > 0 } text ? text : null,
@@ -54,3 +53,6 @@ public sealed record EffectInput(string CallId, string Capability, JsonElement A
 
 /// <summary>An effect node's checkpoint: what the model is told.</summary>
 public sealed record EffectCheckpoint(string CallId, bool Ok, string Content, string? Reconciled = null);
+
+/// <summary>How the gateway chose the model for one node's call.</summary>
+public sealed record NodeRouting(string Node, RoutingDecision Decision);

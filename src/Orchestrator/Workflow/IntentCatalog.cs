@@ -64,7 +64,7 @@ public sealed class IntentCatalog
         IntentPolicy? policy;
         try
         {
-            policy = JsonSerializer.Deserialize(text, OrchestratorJson.Default.IntentPolicy);
+            policy = JsonSerializer.Deserialize(text, WorkflowJson.Default.IntentPolicy);
         }
         catch (JsonException error)
         {
@@ -75,7 +75,7 @@ public sealed class IntentCatalog
         var problems = PolicyRules.Check(policy);
         if (problems.Count > 0)
             throw new InvalidDataException(string.Join(" ", problems));
-        return policy with { ContentHash = Replay.Hashes.Of(text), Source = text };
+        return policy with { ContentHash = Hashes.Of(text), Source = text };
     }
 
     static OptionsValidationException Invalid(string file, string message) =>

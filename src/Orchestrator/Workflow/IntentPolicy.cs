@@ -1,5 +1,7 @@
 using System.Text.Json.Serialization;
 
+using Orchestrator.Gateway;
+
 namespace Orchestrator.Workflow;
 
 /// <summary>
@@ -55,12 +57,6 @@ public sealed record PolicyNode
     public ModelRequirements? Requires { get; set; }
 }
 
-/// <summary>What a model must offer to serve a node.</summary>
-public sealed record ModelRequirements
-{
-    public double MinQuality { get; set; }
-    public IReadOnlyList<string> Tags { get; set; } = [];
-}
 
 public static class NodeKinds
 {

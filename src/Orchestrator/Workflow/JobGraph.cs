@@ -1,5 +1,4 @@
 using Microsoft.EntityFrameworkCore;
-using Orchestrator.Jobs;
 using Orchestrator.Storage;
 
 namespace Orchestrator.Workflow;
@@ -66,26 +65,26 @@ internal sealed class JobGraph(string jobId, List<JobNode> nodes)
 /// <summary>Loads a job's graph, or plans a new one (the policy's nodes, pending) for a job that has none yet.</summary>
 internal sealed class JobGraphs(IDbContextFactory<OrchestratorDb> dbs)
 {
-    public async Task<JobGraph> LoadAsync(JobRun run, IntentPolicy policy, CancellationToken cancellationToken)
+    public async Task<JobGraph> LoadAsync(IWorkflowRun run, IntentPolicy policy, CancellationToken cancellationToken)
     {
-        var job = run.Job;
         // A job admitted by this process on its first attempt has no nodes yet: no need to ask the store.
         List<JobNode> nodes;
-        if (job.Admitted is not null && job.Attempts <= 1)
+        if (run.Fresh)
             nodes = [];
         else
         {
             await using var db = await dbs.CreateDbContextAsync(cancellationToken);
-            nodes = await db.Set<JobNode>().AsNoTracking().Where(n => n.JobId == job.Id).OrderBy(n => n.Seq).ToListAsync(cancellationToken);
+            var jobId = run.JobId;
+            nodes = await db.Set<JobNode>().AsNoTracking().Where(n => n.JobId == jobId).OrderBy(n => n.Seq).ToListAsync(cancellationToken);
         }
-        var graph = new JobGraph(job.Id, nodes);
+        var graph = new JobGraph(run.JobId, nodes);
         if (nodes.Count == 0)
             Plan(run, graph, policy);
         return graph;
     }
 
     /// <summary>The nodes the policy fixes up front; an agent loop shows its first model turn until it unfolds.</summary>
-    static void Plan(JobRun run, JobGraph graph, IntentPolicy policy)
+    static void Plan(IWorkflowRun run, JobGraph graph, IntentPolicy policy)
     {
         foreach (var step in policy.Nodes)
         {

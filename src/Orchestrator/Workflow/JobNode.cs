@@ -87,7 +87,6 @@ internal sealed class JobNodeConfiguration : IEntityTypeConfiguration<JobNode>
         node.Property(n => n.Status).HasConversion(NodeStatuses.Converter).HasMaxLength(20).IsConcurrencyToken();
         node.Property(n => n.ErrorCode).HasMaxLength(64);
         node.Ignore(n => n.ParentIds);
-        node.HasOne<Jobs.Job>().WithMany().HasForeignKey(n => n.JobId).OnDelete(DeleteBehavior.Cascade);
     }
 }
 

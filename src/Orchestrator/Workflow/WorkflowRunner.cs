@@ -1,10 +1,8 @@
 using System.Text.Json;
 using Microsoft.Extensions.Options;
-using Orchestrator.Acting;
 using Orchestrator.Effects;
 using Orchestrator.Gateway;
 using Orchestrator.Hosting;
-using Orchestrator.Jobs;
 
 namespace Orchestrator.Workflow;
 
@@ -26,34 +24,31 @@ internal sealed class WorkflowRunner(
     TimeProvider time,
     ILogger<WorkflowRunner> log)
 {
-    public async Task<JobOutcome> RunAsync(JobRun run, CancellationToken cancellationToken)
+    public async Task<WorkflowResult> RunAsync(IWorkflowRun run, CancellationToken cancellationToken)
     {
-        var job = run.Job;
-        var request = job.Admitted ?? JsonSerializer.Deserialize(job.Request, OrchestratorJson.Default.ActRequest)!;
-        if (intents.Find(job.Intent) is not { } policy)
-            return JobOutcome.Failed(Problems.ValidationFailed, $"Intent '{job.Intent}' has no policy on this node.");
+        if (intents.Find(run.Intent) is not { } policy)
+            return new WorkflowResult(null, [], null, TokenUsage.None, [],
+                StepFailure.Failed(Problems.ValidationFailed, $"Intent '{run.Intent}' has no policy on this node."));
 
+        var request = run.Request;
         var graph = run.Graph ??= await graphs.LoadAsync(run, policy, cancellationToken);
         var steps = new LiveSteps(gateway, effects, telemetry, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
         var result = await WorkflowWalk.RunAsync(policy, request, steps, cancellationToken);
-        return (result.Failure ?? JobOutcome.Completed(new JobOutput(result.Text ?? "", steps.LastModel, steps.Usage, result.Path)))
-            with { Routing = steps.Routing };
+        return new WorkflowResult(result.Failure is null ? result.Text ?? "" : null, result.Path, steps.LastModel, steps.Usage, steps.Routing, result.Failure);
     }
 
     /// <summary>The live executor: the gateway and the effects, every node persisted.</summary>
     sealed class LiveSteps(
         ModelGateway gateway, EffectRegistry effects, NodeTelemetry telemetry, string defaultStrategy,
-        TimeProvider time, ILogger log, JobRun run, ActRequest request, IntentPolicy policy, JobGraph graph) : IStepExecutor
+        TimeProvider time, ILogger log, IWorkflowRun run, ActRequest request, IntentPolicy policy, JobGraph graph) : IStepExecutor
     {
         readonly List<(string Node, ModelCheckpoint? Checkpoint, RoutingDecision Decision)> _models = [];
-
-        Job Job => run.Job;
 
         public List<NodeRouting> Routing => _models.Select(m => new NodeRouting(m.Node, m.Decision)).ToList();
 
         public string? LastModel => _models.LastOrDefault(m => m.Checkpoint is not null).Checkpoint?.Model;
 
-        public JobUsage Usage => _models.Where(m => m.Checkpoint is not null).Aggregate(JobUsage.None, (sum, m) => sum.Add(m.Checkpoint!.Usage));
+        public TokenUsage Usage => _models.Where(m => m.Checkpoint is not null).Aggregate(TokenUsage.None, (sum, m) => sum.Add(m.Checkpoint!.Usage));
 
         public async Task<ModelCheckpoint> ModelAsync(ModelStep step, CancellationToken cancellationToken)
         {
@@ -61,33 +56,33 @@ internal sealed class WorkflowRunner(
             if (node is { Status: NodeStatus.Succeeded })
             {
                 telemetry.Resumed(node);
-                return Recorded(step.NodeId, JsonSerializer.Deserialize(node.Output!, OrchestratorJson.Default.ModelCheckpoint)!);
+                return Recorded(step.NodeId, JsonSerializer.Deserialize(node.Output!, WorkflowJson.Default.ModelCheckpoint)!);
             }
             node ??= Add(step.NodeId, NodeKinds.Model, step.Policy.Role ?? step.Policy.Id, step.Parents);
 
             var routing = Workflow.Routing.For(request, policy, step.Policy, defaultStrategy);
-            var seed = Seeds.For(Job.TraceId, step.NodeId);
+            var seed = Seeds.For(run.TraceId, step.NodeId);
             var input = new ModelInput(step.Messages.Select(MessageRecord.Of).ToList(), step.ToolNames, routing, seed);
-            _ = Start(node, JsonSerializer.Serialize(input, OrchestratorJson.Default.ModelInput));
-            using var activity = telemetry.Start(node, Job.Tenant);
+            _ = Start(node, JsonSerializer.Serialize(input, WorkflowJson.Default.ModelInput));
+            using var activity = telemetry.Start(node, run.Tenant);
             try
             {
                 var tools = step.Offered is null ? null : effects.Declarations(step.Offered);
-                var reply = await gateway.CompleteAsync(new ModelCall(Job.TraceId, step.NodeId, step.Messages, tools, routing, seed), cancellationToken);
+                var reply = await gateway.CompleteAsync(new ModelCall(run.TraceId, step.NodeId, step.Messages, tools, routing, seed), cancellationToken);
                 var checkpoint = ModelCheckpoint.Of(reply);
-                End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, OrchestratorJson.Default.ModelCheckpoint));
+                End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, WorkflowJson.Default.ModelCheckpoint));
                 return Recorded(step.NodeId, checkpoint);
             }
             catch (ModelUnavailableException error)
             {
                 _models.Add((step.NodeId, null, error.Decision));
                 End(node, NodeStatus.Failed, null, Problems.ModelUnavailable, error.Message);
-                throw new StepFailed(JobOutcome.Failed(Problems.ModelUnavailable, error.Message, transient: error.Transient, retryAfter: error.RetryAfter));
+                throw new StepFailed(StepFailure.Failed(Problems.ModelUnavailable, error.Message, transient: error.Transient, retryAfter: error.RetryAfter));
             }
             catch (ModelCallException error)
             {
                 End(node, NodeStatus.Failed, null, Problems.ModelFailed, error.Message);
-                throw new StepFailed(JobOutcome.Failed(Problems.ModelFailed, error.Message, transient: ModelFailureClasses.IsRetryable(error.Failure)));
+                throw new StepFailed(StepFailure.Failed(Problems.ModelFailed, error.Message, transient: ModelFailureClasses.IsRetryable(error.Failure)));
             }
         }
 
@@ -99,7 +94,7 @@ internal sealed class WorkflowRunner(
 
         public void Denied(EffectStep step, string message)
         {
-            log.LogWarning("Job {JobId} node {NodeId}: {Message}", Job.Id, step.NodeId, message);
+            log.LogWarning("Job {JobId} node {NodeId}: {Message}", run.JobId, step.NodeId, message);
             var node = graph.Find(step.NodeId) ?? Add(step.NodeId, NodeKinds.Effect, step.Capability ?? step.Call.Name, [step.Parent]);
             End(node, NodeStatus.Failed, null, Problems.CapabilityDenied, message);
         }
@@ -110,13 +105,13 @@ internal sealed class WorkflowRunner(
             if (node is { Status: NodeStatus.Succeeded })
             {
                 telemetry.Resumed(node);
-                return JsonSerializer.Deserialize(node.Output!, OrchestratorJson.Default.EffectCheckpoint)!;
+                return JsonSerializer.Deserialize(node.Output!, WorkflowJson.Default.EffectCheckpoint)!;
             }
             var capability = step.Capability!;
             var effect = effects.Find(capability)!;
             node ??= Add(step.NodeId, NodeKinds.Effect, capability, [step.Parent]);
 
-            var call = new EffectCall(capability, step.Call.Arguments, Job.Tenant, $"{Job.Id}/{step.NodeId}");
+            var call = new EffectCall(capability, step.Call.Arguments, run.Tenant, $"{run.JobId}/{step.NodeId}");
             if (node.Status == NodeStatus.Running && await ReconcileAsync(node, effect, call, cancellationToken) is { } settled)
                 return settled;
 
@@ -129,24 +124,24 @@ internal sealed class WorkflowRunner(
                 using var plan = await effect.PlanAsync(call, cancellationToken);
                 var input = new EffectInput(step.Call.CallId, capability, step.Call.Arguments, RiskName(effect.RiskOf(step.Call.Arguments)), call.IdempotencyKey, plan.Facts);
                 // The intent is committed before the effect runs: after a crash the node says it may have happened.
-                if (!await Start(node, JsonSerializer.Serialize(input, OrchestratorJson.Default.EffectInput)))
-                    throw new InvalidOperationException($"Node {step.NodeId} of job {Job.Id} changed in the store while this run held it.");
-                using var activity = telemetry.Start(node, Job.Tenant);
+                if (!await Start(node, JsonSerializer.Serialize(input, WorkflowJson.Default.EffectInput)))
+                    throw new InvalidOperationException($"Node {step.NodeId} of job {run.JobId} changed in the store while this run held it.");
+                using var activity = telemetry.Start(node, run.Tenant);
                 var result = await effect.RunAsync(call, plan, cancellationToken);
                 var checkpoint = new EffectCheckpoint(step.Call.CallId, result.Ok, result.Content);
-                End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, OrchestratorJson.Default.EffectCheckpoint));
+                End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, WorkflowJson.Default.EffectCheckpoint));
                 return checkpoint;
             }
             catch (EffectRefusedException refused)
             {
                 End(node, NodeStatus.Failed, null, refused.Code, refused.Message);
-                throw new StepFailed(JobOutcome.Failed(refused.Code, $"{capability} refused: {refused.Message}"));
+                throw new StepFailed(StepFailure.Failed(refused.Code, $"{capability} refused: {refused.Message}"));
             }
             catch (Exception error) when (error is IOException or UnauthorizedAccessException or JsonException)
             {
-                log.LogWarning(error, "Job {JobId} node {NodeId}: {Capability} failed", Job.Id, step.NodeId, capability);
+                log.LogWarning(error, "Job {JobId} node {NodeId}: {Capability} failed", run.JobId, step.NodeId, capability);
                 End(node, NodeStatus.Failed, null, Problems.EffectFailed, error.Message);
-                throw new StepFailed(JobOutcome.Failed(Problems.EffectFailed, $"{capability} failed: {error.Message}"));
+                throw new StepFailed(StepFailure.Failed(Problems.EffectFailed, $"{capability} failed: {error.Message}"));
             }
         }
 
@@ -159,7 +154,7 @@ internal sealed class WorkflowRunner(
         {
             if (effect.RiskOf(call.Arguments) != EffectRisk.NonIdempotent)
                 return null;
-            var recorded = node.Input is null ? null : JsonSerializer.Deserialize(node.Input, OrchestratorJson.Default.EffectInput);
+            var recorded = node.Input is null ? null : JsonSerializer.Deserialize(node.Input, WorkflowJson.Default.EffectInput);
             var verdict = recorded is null
                 ? Reconciliation.Unknown
                 : await effect.ReconcileAsync(call, new EffectPlan(recorded.Facts), cancellationToken);
@@ -168,7 +163,7 @@ internal sealed class WorkflowRunner(
                 case Reconciliation.Applied:
                     var checkpoint = new EffectCheckpoint(recorded!.CallId, true,
                         JsonSerializer.Serialize(new { reconciled = "applied before a restart" }, EffectJson.Options), Reconciled: "applied");
-                    End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, OrchestratorJson.Default.EffectCheckpoint));
+                    End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, WorkflowJson.Default.EffectCheckpoint));
                     log.LogInformation("Effect {Key} was applied before the restart; not repeated", call.IdempotencyKey);
                     return checkpoint;
                 case Reconciliation.NotApplied:
@@ -178,7 +173,7 @@ internal sealed class WorkflowRunner(
                     var message = $"Effect {call.Capability} ({call.IdempotencyKey}) was started before a restart and may or may not have happened; " +
                                   "it is not idempotent, so it is not repeated. An operator must check its outcome.";
                     End(node, NodeStatus.Failed, null, Problems.EffectOutcomeUnknown, message);
-                    throw new StepFailed(JobOutcome.Failed(Problems.EffectOutcomeUnknown, message));
+                    throw new StepFailed(StepFailure.Failed(Problems.EffectOutcomeUnknown, message));
             }
         }
 
@@ -201,8 +196,7 @@ internal sealed class WorkflowRunner(
             node.ErrorCode = null;
             node.ErrorMessage = null;
             var started = run.WriteAsync(NodeWrites.Start(node, expected));
-            Job.CurrentNode = node.NodeId;
-            _ = run.WriteAsync(JobWrites.Progress(Job));
+            run.MovedTo(node.NodeId);
             return started;
         }
 
@@ -215,7 +209,7 @@ internal sealed class WorkflowRunner(
             node.ErrorCode = code;
             node.ErrorMessage = message;
             _ = run.WriteAsync(NodeWrites.End(node, expected));
-            telemetry.Ended(node, Job.Tenant, Job.Principal);
+            telemetry.Ended(node, run.Tenant, run.Principal);
         }
 
         static string RiskName(EffectRisk risk) => risk switch

@@ -1,9 +1,11 @@
+using Orchestrator.Hosting;
 namespace Orchestrator.Workflow;
 
 internal static class WorkflowSetup
 {
     public static WebApplicationBuilder AddWorkflow(this WebApplicationBuilder builder)
     {
+        builder.Services.AddJson(WorkflowJson.Default);
         builder.Services.AddOptions<WorkflowOptions>().BindConfiguration(WorkflowOptions.Section);
         builder.Services.AddSingleton<IntentCatalog>();
         builder.Services.AddSingleton<JobGraphs>();

@@ -1,8 +1,6 @@
 using Microsoft.Extensions.AI;
-using Orchestrator.Acting;
 using Orchestrator.Effects;
 using Orchestrator.Hosting;
-using Orchestrator.Jobs;
 
 namespace Orchestrator.Workflow;
 
@@ -31,12 +29,24 @@ internal sealed record ModelStep(string NodeId, PolicyNode Policy, List<ChatMess
 internal sealed record EffectStep(string NodeId, ToolCallRecord Call, string? Capability, string Parent);
 
 /// <summary>How a walk ended: the final text and the path on success, or the failure.</summary>
-internal sealed record WalkResult(string? Text, IReadOnlyList<string> Path, JobOutcome? Failure);
+internal sealed record WalkResult(string? Text, IReadOnlyList<string> Path, StepFailure? Failure);
 
-/// <summary>A step that ends the walk with this outcome.</summary>
-internal sealed class StepFailed(JobOutcome outcome) : Exception(outcome.ErrorMessage)
+/// <summary>
+/// Why a run stopped short: a problem code and message; <paramref name="Transient"/> failures may succeed if tried
+/// again (the job retry decides); <paramref name="Canceled"/> marks a run that was canceled rather than failed.
+/// </summary>
+internal sealed record StepFailure(string Code, string Message, bool Transient = false, TimeSpan? RetryAfter = null, bool Canceled = false)
 {
-    public JobOutcome Outcome { get; } = outcome;
+    public static StepFailure Failed(string code, string message, bool transient = false, TimeSpan? retryAfter = null) =>
+        new(code, message, transient, retryAfter);
+
+    public static StepFailure CanceledWith(string message) => new(Problems.Canceled, message, Canceled: true);
+}
+
+/// <summary>A step that ends the walk with this failure.</summary>
+internal sealed class StepFailed(StepFailure failure) : Exception(failure.Message)
+{
+    public StepFailure Failure { get; } = failure;
 }
 
 /// <summary>
@@ -62,7 +72,7 @@ internal static class WorkflowWalk
         }
         catch (StepFailed failed)
         {
-            return new WalkResult(null, path, failed.Outcome);
+            return new WalkResult(null, path, failed.Failure);
         }
     }
 
@@ -88,7 +98,7 @@ internal static class WorkflowWalk
                 var message = $"The model called '{forbidden.Call.Name}', which this job does not allow; allowed: {(offered.Count == 0 ? "none" : string.Join(", ", offered.Select(Capabilities.FunctionName)))}." +
                               (turnSteps.Count > 1 ? " None of this turn's calls ran." : "");
                 steps.Denied(forbidden, message);
-                throw new StepFailed(JobOutcome.Failed(Problems.CapabilityDenied, message));
+                throw new StepFailed(StepFailure.Failed(Problems.CapabilityDenied, message));
             }
             var done = new List<string>();
             foreach (var step in turnSteps)
@@ -101,7 +111,7 @@ internal static class WorkflowWalk
             }
             parents = done;
         }
-        throw new StepFailed(JobOutcome.Failed(Problems.StepLimitExceeded,
+        throw new StepFailed(StepFailure.Failed(Problems.StepLimitExceeded,
             $"The agent took {policy.MaxSteps} model turns (the intent's maxSteps) without a final answer."));
     }
 

@@ -1,7 +1,5 @@
 using System.Text.Json;
-using Orchestrator.Acting;
 using Orchestrator.Gateway;
-using Orchestrator.Jobs;
 using Orchestrator.Workflow;
 
 namespace Orchestrator.Tests.Workflow;
@@ -34,11 +32,11 @@ public sealed class WorkflowWalkTests
 
     static readonly RoutingDecision NoDecision = new("latency-first", "m", [], []);
 
-    static ModelCheckpoint Answer(string text) => new(text, [], "m", JobUsage.None, NoDecision);
+    static ModelCheckpoint Answer(string text) => new(text, [], "m", TokenUsage.None, NoDecision);
 
     static ModelCheckpoint Calls(params string[] functions) => new(null,
         functions.Select((f, i) => new ToolCallRecord($"c{i}", f, JsonSerializer.SerializeToElement(new { path = "x" }))).ToList(),
-        "m", JobUsage.None, NoDecision);
+        "m", TokenUsage.None, NoDecision);
 
     static IntentPolicy Policy(params PolicyNode[] nodes) => new()
     {
@@ -87,7 +85,7 @@ public sealed class WorkflowWalkTests
         var result = await WorkflowWalk.RunAsync(Policy(new PolicyNode { Id = "agent", Kind = "agent" }), Request with { Tools = ["fs/read"] }, steps, CancellationToken.None);
 
         steps.Models[0].ToolNames.Should().Equal("fs_read");
-        result.Failure!.ErrorCode.Should().Be("capability_denied");
+        result.Failure!.Code.Should().Be("capability_denied");
         steps.Denied.Select(d => d.NodeId).Should().Equal("agent/effect-1-1");
         steps.Effects.Should().BeEmpty();
     }
@@ -99,8 +97,8 @@ public sealed class WorkflowWalkTests
 
         var result = await WorkflowWalk.RunAsync(Policy(new PolicyNode { Id = "agent", Kind = "agent" }), Request, steps, CancellationToken.None);
 
-        result.Failure!.ErrorCode.Should().Be("capability_denied");
-        result.Failure.ErrorMessage.Should().Contain("fs_delete").And.Contain("None of this turn's calls ran");
+        result.Failure!.Code.Should().Be("capability_denied");
+        result.Failure.Message.Should().Contain("fs_delete").And.Contain("None of this turn's calls ran");
         steps.Effects.Should().BeEmpty("the allowed fs_write comes first in the turn, and still must not run");
         steps.Denied.Select(d => d.NodeId).Should().Equal("agent/effect-1-2");
     }
@@ -114,7 +112,7 @@ public sealed class WorkflowWalkTests
 
         var result = await WorkflowWalk.RunAsync(Policy(new PolicyNode { Id = "agent", Kind = "agent" }), Request, steps, CancellationToken.None);
 
-        result.Failure!.ErrorCode.Should().Be("capability_denied");
+        result.Failure!.Code.Should().Be("capability_denied");
     }
 
     [Fact]
@@ -124,7 +122,7 @@ public sealed class WorkflowWalkTests
 
         var result = await WorkflowWalk.RunAsync(Policy(new PolicyNode { Id = "agent", Kind = "agent" }), Request, steps, CancellationToken.None);
 
-        result.Failure!.ErrorCode.Should().Be("step_limit_exceeded");
+        result.Failure!.Code.Should().Be("step_limit_exceeded");
         steps.Models.Should().HaveCount(3);
     }
 

@@ -1,8 +1,8 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using Orchestrator.Jobs;
+using Orchestrator.Telemetry;
 using Orchestrator.Tenancy;
 
-namespace Orchestrator.Telemetry;
+namespace Orchestrator.Jobs;
 
 /// <summary><c>GET /v1/diag/telemetry</c>: the service's counters and latency summaries, per tenant and principal.</summary>
 public static class DiagApi

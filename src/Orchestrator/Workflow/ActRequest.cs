@@ -1,4 +1,4 @@
-namespace Orchestrator.Acting;
+namespace Orchestrator.Workflow;
 
 /// <summary>The body of <c>POST /v1/act</c> (API.md, Acting). After admission it is stored, normalized, as the job's frozen request.</summary>
 public sealed record ActRequest

@@ -1,10 +1,10 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
-using Orchestrator.Jobs;
 using Orchestrator.Storage;
 using Orchestrator.Tenancy;
+using Orchestrator.Workflow;
 
-namespace Orchestrator.Workflow;
+namespace Orchestrator.Jobs;
 
 /// <summary><c>GET /v1/jobs/{id}/graph</c>: the job's execution graph as persisted.</summary>
 public static class GraphApi
