@@ -11,6 +11,8 @@ internal static class ActingSetup
             .Validate(o => o.MaxDeadline > TimeSpan.Zero, "Orchestrator:Acting:MaxDeadline must be positive.");
         builder.Services.AddSingleton<ActValidator>();
         builder.Services.AddSingleton<Admission>();
+        // Admission checks after validation, run in their Order (idempotency is Admission's own, at 100).
+        builder.Services.AddSingleton<AdmissionCheck, CapacityCheck>();
         return builder;
     }
 

@@ -12,7 +12,8 @@ using Orchestrator.Workflow;
 namespace Orchestrator.Acting;
 
 /// <summary>
-/// The act hot path: validation, idempotency, queue capacity, the committed job row, and the lane.
+/// The act hot path: validation, then the ordered admission checks (idempotency, ..., queue capacity), the
+/// committed job row, and the lane.
 /// It does nothing it can avoid: capacity is an interlocked counter (a full queue answers without
 /// touching the store), the row goes through the group-commit writer, and the response view is built
 /// from memory.
@@ -29,8 +30,14 @@ internal sealed class Admission(
     Gateway.ModelGateway gateway,
     Gateway.RoutingSnapshot routing,
     IOptions<ActingOptions> options,
-    IOptions<NodeOptions> nodeOptions)
+    IOptions<NodeOptions> nodeOptions,
+    IEnumerable<AdmissionCheck> checks)
 {
+    AdmissionCheck[]? _checks;
+
+    /// <summary>The registered checks and this class's own idempotency check, in their order; built once.</summary>
+    AdmissionCheck[] Checks => _checks ??= [.. checks.Append(new IdempotencyCheck(queries, ReplayAsync)).OrderBy(c => c.Order)];
+
     public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken)
     {
         var check = validator.Check(request, headerKey);
@@ -43,16 +50,18 @@ internal sealed class Admission(
                 : ActAnswer.Refused(Problems.For(Problems.CapabilityDenied, check.CapabilityDenied));
         }
 
-        if (act.IdempotencyKey is { } key &&
-            await queries.FindByIdempotencyKeyAsync(caller.Tenant, key, cancellationToken) is { } original)
-            return await ReplayAsync(original, act.Sync, cancellationToken);
-
-        if (!queue.TryReserve())
+        // The ordered checks: each passes or answers; a refusal gives back what the checks before it took.
+        var admitting = new Admitting(act, caller);
+        var ordered = Checks;
+        for (var i = 0; i < ordered.Length; i++)
         {
-            Reject(caller, Problems.QueueFull);
-            return ActAnswer.Refused(
-                Problems.For(Problems.QueueFull, $"The queue holds {queue.Capacity} jobs, its capacity; retry later."),
-                retryAfterSeconds: queue.RetryAfterSeconds());
+            if (await ordered[i].CheckAsync(admitting, cancellationToken) is not { } answer)
+                continue;
+            for (var j = i - 1; j >= 0; j--)
+                ordered[j].Undo(admitting);
+            if (answer.RefusedWith is { } refused)
+                Reject(caller, refused);
+            return answer;
         }
 
         var now = time.GetUtcNow().UtcDateTime;
@@ -185,6 +194,9 @@ internal sealed class Admission(
 /// <summary>What <c>/v1/act</c> answers: a finished job (200), an accepted one (202), or a problem.</summary>
 internal sealed record ActAnswer(JobView? View, bool IsAccepted, Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult? Problem, int? RetryAfterSeconds, bool Replayed = false)
 {
+    /// <summary>The code of an admission refusal (counted as rejected); null for answers that are not refusals.</summary>
+    public string? RefusedWith { get; init; }
+
     public static ActAnswer Done(JobView view) => new(view, false, null, null);
 
     public static ActAnswer Accepted(JobView view) => new(view, true, null, null);

@@ -1,0 +1,56 @@
+using Orchestrator.Hosting;
+using Orchestrator.Jobs;
+using Orchestrator.Tenancy;
+
+namespace Orchestrator.Acting;
+
+/// <summary>A validated act on its way in: the request as admitted and who sent it.</summary>
+internal sealed record Admitting(AdmittedAct Act, Caller Caller);
+
+/// <summary>
+/// One small step of admission after validation, in the order of <see cref="Order"/>: it passes (null) or answers the
+/// request itself (a refusal, or the original job of a repeated idempotency key). A check that takes something (a
+/// queue place, a budget hold) gives it back in <see cref="Undo"/> when a later check refuses the request, so a
+/// refusal never keeps a reservation and never creates a job. Tenancy's limits and budgets join as more checks.
+/// </summary>
+internal abstract class AdmissionCheck
+{
+    /// <summary>Where the check runs: idempotency 100, tenant limits and budgets 200-299, queue capacity 900 (last: it is the cheapest to undo).</summary>
+    public abstract int Order { get; }
+
+    public abstract ValueTask<ActAnswer?> CheckAsync(Admitting admitting, CancellationToken cancellationToken);
+
+    public virtual void Undo(Admitting admitting)
+    {
+    }
+}
+
+/// <summary>The same idempotency key from the same tenant answers with the original job, never a second one.</summary>
+internal sealed class IdempotencyCheck(JobQueries queries, Func<Job, bool, CancellationToken, Task<ActAnswer>> replay) : AdmissionCheck
+{
+    public override int Order => 100;
+
+    public override async ValueTask<ActAnswer?> CheckAsync(Admitting admitting, CancellationToken cancellationToken) =>
+        admitting.Act.IdempotencyKey is { } key &&
+        await queries.FindByIdempotencyKeyAsync(admitting.Caller.Tenant, key, cancellationToken) is { } original
+            ? await replay(original, admitting.Act.Sync, cancellationToken)
+            : null;
+}
+
+/// <summary>
+/// A place in the queue, taken last: an interlocked counter, so a full queue answers <c>429 queue_full</c> at once
+/// without touching the store, with a <c>Retry-After</c> from the observed drain rate.
+/// </summary>
+internal sealed class CapacityCheck(JobQueue queue) : AdmissionCheck
+{
+    public override int Order => 900;
+
+    public override ValueTask<ActAnswer?> CheckAsync(Admitting admitting, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(queue.TryReserve()
+            ? null
+            : ActAnswer.Refused(
+                Problems.For(Problems.QueueFull, $"The queue holds {queue.Capacity} jobs, its capacity; retry later."),
+                retryAfterSeconds: queue.RetryAfterSeconds()) with { RefusedWith = Problems.QueueFull });
+
+    public override void Undo(Admitting admitting) => queue.Unreserve();
+}
