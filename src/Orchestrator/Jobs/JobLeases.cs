@@ -25,6 +25,7 @@ internal sealed class ClaimDue(ClaimDue.Scope scope, string node, DateTime now, 
 
     public override int Execute(StoreSession session)
     {
+        Claimed.Clear();
         var statement = session.Command($"claim:{scope}", sql =>
         {
             string C(string property) => sql.Column<Job>(property);
@@ -36,9 +37,10 @@ internal sealed class ClaimDue(ClaimDue.Scope scope, string node, DateTime now, 
             };
             // A job just accepted on some node waits in that node's lane: it is taken from the store only once it has
             // waited longer than a poll (that node is busy or gone), so an idle node helps without racing every admission.
+            var waited = scope == Scope.All ? "" : $" AND ({C(nameof(Job.Owner))} IS NOT NULL OR {C(nameof(Job.CreatedAt))} <= {sql.Parameter("stale")})";
             var due = $"{C(nameof(Job.Status))} IN ('accepted', 'running') " +
                       $"AND ({C(nameof(Job.Status))} = 'running' OR {C(nameof(Job.NextAttemptAt))} IS NULL OR {C(nameof(Job.NextAttemptAt))} <= {sql.Parameter("now")})" +
-                      $"{lease} AND ({C(nameof(Job.Owner))} IS NOT NULL OR {C(nameof(Job.CreatedAt))} <= {sql.Parameter("stale")})";
+                      $"{lease}{waited}";
             var set = $"{C(nameof(Job.Owner))} = {sql.Parameter("node")}, {C(nameof(Job.LeaseUntil))} = {sql.Parameter("until")}, ";
             return sql.IsSqlite
                 ? $"UPDATE {sql.Table<Job>()} SET {set}{C(nameof(Job.Epoch))} = {C(nameof(Job.Epoch))} + 1 " +
@@ -76,6 +78,7 @@ internal sealed class RenewLeases(string node, DateTime until) : StoreWrite
 
     public override int Execute(StoreSession session)
     {
+        Held.Clear();
         var statement = session.Command("renew", sql =>
         {
             string C(string property) => sql.Column<Job>(property);

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -53,10 +54,25 @@ internal sealed class StoreWriter(
                 {
                     session ??= await StoreSession.OpenAsync(dbs);
                     var steps = Coalesce(batch, session);
-                    await session.BeginAsync();
-                    foreach (var step in steps)
-                        results.Add(step.Write.Execute(session) > 0);
-                    await session.CommitAsync();
+                    for (var attempt = 1; ; attempt++)
+                    {
+                        try
+                        {
+                            await session.BeginAsync();
+                            foreach (var step in steps)
+                                results.Add(step.Write.Execute(session) > 0);
+                            await session.CommitAsync();
+                            break;
+                        }
+                        catch (DbException error) when (attempt < 3 && StoreErrors.IsTransientConflict(error))
+                        {
+                            // Two nodes' batches locked the same rows in opposite orders (PostgreSQL picked this one as the
+                            // deadlock victim): nothing of it committed, and every write is guarded, so it runs again whole.
+                            log.LogInformation("Store write batch of {Count} hit a {State}; running it again", batch.Count, error.SqlState);
+                            await session.RollbackAsync();
+                            results.Clear();
+                        }
+                    }
                     for (var i = 0; i < steps.Count; i++)
                         foreach (var write in steps[i].Writes)
                             write.Complete(results[i]);
