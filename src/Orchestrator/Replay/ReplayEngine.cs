@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using Orchestrator.Jobs;
 using Orchestrator.Workflow;
@@ -13,11 +12,11 @@ namespace Orchestrator.Replay;
 /// </summary>
 internal static class ReplayEngine
 {
-    public const string Diverged = "replay_diverged";
+    public const string Diverged = RecordedSteps.Diverged;
 
     public static async Task<RerunReport> RerunAsync(ReplayPackage package, IntentPolicy policy, string policySource, CancellationToken cancellationToken)
     {
-        var steps = new RecordedSteps(package);
+        var steps = Recorded(package);
         var walk = await WorkflowWalk.RunAsync(policy, package.Request, steps, cancellationToken);
         var status = walk.Failure switch
         {
@@ -37,7 +36,7 @@ internal static class ReplayEngine
             package.TraceId,
             pathDiff.Same && outputDiff.Same,
             new PolicyUsed(policy.Intent, policy.Version, policy.ContentHash, policySource, Hashes.OfPrompts(policy)),
-            status, walk.Path, walk.Text, error, pathDiff, outputDiff, steps.Sources);
+            status, walk.Path, walk.Text, error, pathDiff, outputDiff, steps.Sources.Select(s => new RerunNode(s.Id, s.Kind, s.Source)).ToList());
     }
 
     /// <summary>
@@ -67,16 +66,16 @@ internal static class ReplayEngine
         for (var i = 0; i < package.Nodes.Count; i++)
         {
             var node = package.Nodes[i];
-            if (node.Kind is not (NodeKinds.Model or NodeKinds.Effect))
+            if (NodeKindHandlers.Find(node.Kind) is not { } handler)
                 continue;
-            if (node.Input is { } input && !Reads(input, node.Kind, isInput: true))
+            if (node.Input is { } input && !handler.ReadsInput(input))
                 return ($"nodes[{i}].input", $"It is not what a {node.Kind} node records as its input.");
-            if (node.Status == "succeeded" && node.Output is { } output && !Reads(output, node.Kind, isInput: false))
+            if (node.Status == "succeeded" && node.Output is { } output && !handler.ReadsOutput(output))
                 return ($"nodes[{i}].output", $"It is not what a {node.Kind} node records as its output.");
         }
         try
         {
-            _ = new RecordedSteps(package);
+            _ = Recorded(package);
         }
         catch (Exception error) when (error is JsonException or InvalidOperationException or NullReferenceException)
         {
@@ -85,142 +84,14 @@ internal static class ReplayEngine
         return null;
     }
 
-    static bool Reads(JsonElement json, string kind, bool isInput)
-    {
-        try
-        {
-            object? read = (kind, isInput) switch
-            {
-                (NodeKinds.Model, true) => json.Deserialize(WorkflowJson.Default.ModelInput),
-                (NodeKinds.Model, false) => json.Deserialize(WorkflowJson.Default.ModelCheckpoint),
-                (_, true) => json.Deserialize(WorkflowJson.Default.EffectInput),
-                _ => json.Deserialize(WorkflowJson.Default.EffectCheckpoint),
-            };
-            return read is not null;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
-
     /// <summary>The path the recorded run took: its output's path, or (for a failed run) its succeeded nodes in order.</summary>
     public static IReadOnlyList<string> OriginalPath(ReplayPackage package) =>
         package.Outcome.Output?.Path is { Count: > 0 } path ? path : package.Nodes.Where(n => n.Status == "succeeded").Select(n => n.Id).ToList();
 
-    /// <summary>The recorded answer to a model question: the conversation and tools, hashed.</summary>
-    internal static string Question(IEnumerable<MessageRecord> messages, IEnumerable<string> tools) =>
-        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(
-            new ModelQuestion(messages.ToList(), tools.ToList()), ReplayJson.Default.ModelQuestion)));
-
-    internal static string EffectCall(string capability, JsonElement arguments) => capability + " " + arguments.GetRawText();
-
-    /// <summary>Answers steps from the recording, in recorded order where a question was asked more than once.</summary>
-    sealed class RecordedSteps : IStepExecutor
-    {
-        readonly Dictionary<string, Queue<ModelCheckpoint>> _models = [];
-        readonly Dictionary<string, Queue<EffectCheckpoint>> _effects = [];
-        readonly Dictionary<string, RecordedFailure> _failures = new(StringComparer.Ordinal);
-
-        /// <summary>A node that failed: its kind, name (an effect's capability), the question it was asked if it got that far, and its error.</summary>
-        sealed record RecordedFailure(string Kind, string Name, string? Key, JobError Error);
-
-        static string? FailureKey(ReplayNode node) => node.Input is not { } input ? null : node.Kind switch
-        {
-            NodeKinds.Model => input.Deserialize(WorkflowJson.Default.ModelInput) is { } model ? Question(model.Messages, model.Tools) : null,
-            NodeKinds.Effect => input.Deserialize(WorkflowJson.Default.EffectInput) is { } effect ? EffectCall(effect.Capability, effect.Arguments) : null,
-            _ => null,
-        };
-
-        /// <summary>
-        /// The recorded failure of this node, if the rerun asks it what the recording asked (or, for an effect refused
-        /// before its intent was recorded, calls the same capability there).
-        /// </summary>
-        bool TryFail(string nodeId, string kind, string name, string key, out StepFailed failed)
-        {
-            failed = null!;
-            if (!_failures.TryGetValue(nodeId, out var recorded) || recorded.Kind != kind || (recorded.Key ?? (recorded.Name == name ? key : null)) != key)
-                return false;
-            Sources.Add(new RerunNode(nodeId, kind, "recorded-failure"));
-            var error = recorded.Error;
-            failed = new StepFailed(error.Code == Hosting.Problems.Canceled ? StepFailure.CanceledWith(error.Message) : StepFailure.Failed(error.Code, error.Message));
-            return true;
-        }
-
-        public RecordedSteps(ReplayPackage package)
-        {
-            // Where the run stopped: a node that failed with a code (the gateway found no model, an effect was refused or
-            // failed, the job was canceled or ran out of time in it) fails the same way when the rerun reaches it with the
-            // same question, so a recorded failure reruns to the same failure.
-            foreach (var node in package.Nodes.Where(n => n.Status == "failed" && n.Error is not null))
-                _failures[node.Id] = new RecordedFailure(node.Kind, node.Name, FailureKey(node), node.Error!);
-            foreach (var node in package.Nodes.Where(n => n.Status == "succeeded" && n.Input is not null && n.Output is not null))
-            {
-                if (node.Kind == NodeKinds.Model)
-                {
-                    var input = node.Input!.Value.Deserialize(WorkflowJson.Default.ModelInput)!;
-                    Enqueue(_models, Question(input.Messages, input.Tools), node.Output!.Value.Deserialize(WorkflowJson.Default.ModelCheckpoint)!);
-                }
-                else if (node.Kind == NodeKinds.Effect)
-                {
-                    var input = node.Input!.Value.Deserialize(WorkflowJson.Default.EffectInput)!;
-                    Enqueue(_effects, EffectCall(input.Capability, input.Arguments), node.Output!.Value.Deserialize(WorkflowJson.Default.EffectCheckpoint)!);
-                }
-            }
-        }
-
-        public string? DivergedAt { get; private set; }
-
-        public List<RerunNode> Sources { get; } = [];
-
-        public Task<ModelCheckpoint> ModelAsync(ModelStep step, CancellationToken cancellationToken)
-        {
-            var question = Question(step.Messages.Select(MessageRecord.Of), step.ToolNames);
-            if (_models.TryGetValue(question, out var answers) && answers.TryDequeue(out var answer))
-            {
-                Sources.Add(new RerunNode(step.NodeId, NodeKinds.Model, "recorded"));
-                return Task.FromResult(answer);
-            }
-            if (TryFail(step.NodeId, NodeKinds.Model, "", question, out var failed))
-                return Task.FromException<ModelCheckpoint>(failed);
-            return Task.FromException<ModelCheckpoint>(Diverge(step.NodeId, NodeKinds.Model,
-                $"Model node '{step.NodeId}' is asked something the recording never asked (its conversation or offered tools differ), " +
-                "so its answer is unknown without calling a model; the run diverges here."));
-        }
-
-        public Task<EffectCheckpoint> EffectAsync(EffectStep step, CancellationToken cancellationToken)
-        {
-            var key = EffectCall(step.Capability!, step.Call.Arguments);
-            if (_effects.TryGetValue(key, out var results) && results.TryDequeue(out var result))
-            {
-                Sources.Add(new RerunNode(step.NodeId, NodeKinds.Effect, "recorded"));
-                return Task.FromResult(result);
-            }
-            if (TryFail(step.NodeId, NodeKinds.Effect, step.Capability!, key, out var failed))
-                return Task.FromException<EffectCheckpoint>(failed);
-            return Task.FromException<EffectCheckpoint>(Diverge(step.NodeId, NodeKinds.Effect,
-                $"Effect node '{step.NodeId}' ({step.Capability}) has no recorded result for these arguments; it would have to run, so the run diverges here."));
-        }
-
-        public void Denied(EffectStep step, string message) => Sources.Add(new RerunNode(step.NodeId, NodeKinds.Effect, "denied"));
-
-        StepFailed Diverge(string nodeId, string kind, string message)
-        {
-            DivergedAt ??= nodeId;
-            Sources.Add(new RerunNode(nodeId, kind, "missing"));
-            return new StepFailed(StepFailure.Failed(Diverged, message));
-        }
-
-        static void Enqueue<T>(Dictionary<string, Queue<T>> index, string key, T value)
-        {
-            if (!index.TryGetValue(key, out var queue))
-                index[key] = queue = new Queue<T>();
-            queue.Enqueue(value);
-        }
-    }
+    /// <summary>The recording as the handlers read it back.</summary>
+    static RecordedSteps Recorded(ReplayPackage package) => new(package.Nodes.Select(n =>
+        new RecordedNode(n.Id, n.Kind, n.Name, n.Status, n.Input, n.Output, n.Error?.Code, n.Error?.Message)));
 }
-
-public sealed record ModelQuestion(IReadOnlyList<MessageRecord> Messages, IReadOnlyList<string> Tools);
 
 /// <summary>What <c>POST /v1/replays/{traceId}/rerun</c> (and <c>orchestrator replay</c>) report.</summary>
 public sealed record RerunReport(

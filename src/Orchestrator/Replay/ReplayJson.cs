@@ -14,7 +14,6 @@ namespace Orchestrator.Replay;
 [JsonSerializable(typeof(RerunRequest))]
 [JsonSerializable(typeof(RunDiff))]
 [JsonSerializable(typeof(ImportedReplay))]
-[JsonSerializable(typeof(ModelQuestion))]
 internal sealed partial class ReplayJson : JsonSerializerContext
 {
     /// <summary>The same contract, indented, for files and terminals.</summary>

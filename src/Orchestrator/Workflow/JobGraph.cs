@@ -49,8 +49,8 @@ internal sealed class JobGraph(string jobId, List<JobNode> nodes)
             {
                 node.Status = NodeStatus.Failed;
                 node.ErrorCode = code;
-                node.ErrorMessage = node.Kind == NodeKinds.Effect
-                    ? $"The job ended ({code}) while this effect ran; it may or may not have taken effect. {message}"
+                node.ErrorMessage = NodeKindHandlers.Find(node.Kind) is { } handler
+                    ? handler.Interrupted(code, message)
                     : $"The job ended ({code}) while this node ran. {message}";
             }
             else

@@ -15,6 +15,7 @@ namespace Orchestrator.Workflow;
 [JsonSerializable(typeof(ModelInput))]
 [JsonSerializable(typeof(EffectInput))]
 [JsonSerializable(typeof(EffectCheckpoint))]
+[JsonSerializable(typeof(ModelQuestion))]
 [JsonSerializable(typeof(IReadOnlyList<NodeRouting>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(Dictionary<string, object?>))]

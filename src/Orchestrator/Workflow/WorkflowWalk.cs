@@ -11,9 +11,8 @@ namespace Orchestrator.Workflow;
 /// </summary>
 internal interface IStepExecutor
 {
-    Task<ModelCheckpoint> ModelAsync(ModelStep step, CancellationToken cancellationToken);
-
-    Task<EffectCheckpoint> EffectAsync(EffectStep step, CancellationToken cancellationToken);
+    /// <summary>Runs one step by its kind's handler: its live behaviour or its recorded one.</summary>
+    Task<TCheckpoint> RunAsync<TStep, TCheckpoint>(NodeHandler<TStep, TCheckpoint> handler, TStep step, CancellationToken cancellationToken);
 
     /// <summary>The model called a function this job may not use; the walk ends with <c>capability_denied</c>.</summary>
     void Denied(EffectStep step, string message);
@@ -104,7 +103,7 @@ internal static class WorkflowWalk
             foreach (var step in turnSteps)
             {
                 var call = step.Call;
-                var result = await steps.EffectAsync(step, cancellationToken);
+                var result = await steps.RunAsync(NodeKindHandlers.Effect, step, cancellationToken);
                 path.Add(step.NodeId);
                 messages.Add(new ChatMessage(ChatRole.Tool, [new FunctionResultContent(call.CallId, result.Content)]));
                 done.Add(step.NodeId);
@@ -117,7 +116,7 @@ internal static class WorkflowWalk
 
     static async Task<ModelCheckpoint> ModelAsync(IStepExecutor steps, ModelStep step, List<string> path, CancellationToken cancellationToken)
     {
-        var reply = await steps.ModelAsync(step, cancellationToken);
+        var reply = await steps.RunAsync(NodeKindHandlers.Model, step, cancellationToken);
         path.Add(step.NodeId);
         return reply;
     }

@@ -15,16 +15,24 @@ public sealed class WorkflowWalkTests
         public List<EffectStep> Effects { get; } = [];
         public List<EffectStep> Denied { get; } = [];
 
-        public Task<ModelCheckpoint> ModelAsync(ModelStep step, CancellationToken cancellationToken)
+        public Task<TCheckpoint> RunAsync<TStep, TCheckpoint>(NodeHandler<TStep, TCheckpoint> handler, TStep step, CancellationToken cancellationToken) =>
+            Task.FromResult((TCheckpoint)(step switch
+            {
+                ModelStep model => Model(model),
+                EffectStep effect => Effect(effect),
+                _ => throw new InvalidOperationException($"No script for {handler.Kind} steps."),
+            }));
+
+        object Model(ModelStep step)
         {
             Models.Add(step);
-            return Task.FromResult(_replies.Dequeue());
+            return _replies.Dequeue();
         }
 
-        public Task<EffectCheckpoint> EffectAsync(EffectStep step, CancellationToken cancellationToken)
+        object Effect(EffectStep step)
         {
             Effects.Add(step);
-            return Task.FromResult(new EffectCheckpoint(step.Call.CallId, true, "{}"));
+            return new EffectCheckpoint(step.Call.CallId, true, "{}");
         }
 
         void IStepExecutor.Denied(EffectStep step, string message) => Denied.Add(step);
