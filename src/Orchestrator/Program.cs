@@ -50,6 +50,7 @@ app.MapHealth();
 app.MapActing().RequireAuthorization().WithBodyLimit(app.Configuration);
 app.MapJobs().RequireAuthorization();
 app.MapNodes();
+app.MapAudit().RequireAuthorization();
 app.MapGraph().RequireAuthorization();
 app.MapModels().RequireAuthorization();
 app.MapReplay().RequireAuthorization();

@@ -31,7 +31,8 @@ internal sealed class Admission(
     Gateway.RoutingSnapshot routing,
     IOptions<ActingOptions> options,
     IOptions<NodeOptions> nodeOptions,
-    IEnumerable<AdmissionCheck> checks)
+    IEnumerable<AdmissionCheck> checks,
+    AuditTrail audit)
 {
     AdmissionCheck[]? _checks;
 
@@ -45,6 +46,8 @@ internal sealed class Admission(
         {
             var code = check.Errors is not null ? Problems.ValidationFailed : Problems.CapabilityDenied;
             Reject(caller, code);
+            if (check.CapabilityDenied is not null)
+                audit.Record(caller, "act.refused", "act", allowed: false, check.CapabilityDenied, details: new { code });
             return check.Errors is not null
                 ? ActAnswer.Refused(Problems.Validation(check.Errors))
                 : ActAnswer.Refused(Problems.For(Problems.CapabilityDenied, check.CapabilityDenied));
@@ -60,7 +63,12 @@ internal sealed class Admission(
             for (var j = i - 1; j >= 0; j--)
                 ordered[j].Undo(admitting);
             if (answer.RefusedWith is { } refused)
+            {
                 Reject(caller, refused);
+                // Governance refusals are on record; a full queue is load, not a decision about the caller.
+                if (refused != Problems.QueueFull)
+                    audit.Record(caller, "act.refused", "act", allowed: false, answer.Problem?.ProblemDetails.Detail, details: new { code = refused });
+            }
             return answer;
         }
 

@@ -54,31 +54,16 @@ internal sealed class ModelControls(
     readonly Dictionary<string, long> _applied = new(StringComparer.Ordinal);
     readonly Lock _gate = new();
 
-    /// <summary>Quarantines or releases a model on every node: committed, then applied here at once.</summary>
+    /// <summary>Quarantines or releases a model on every node: committed (one statement, so any number of operators and
+    /// nodes at once each get a version of their own), then applied here at once.</summary>
     public async Task SetAsync(CatalogModel model, bool quarantined, string by, CancellationToken cancellationToken)
     {
-        for (var round = 0; ; round++)
+        var change = new SetModelControl(new ModelControl
         {
-            await using var db = await dbs.CreateDbContextAsync(cancellationToken);
-            var current = await db.Set<ModelControl>().AsNoTracking().FirstOrDefaultAsync(c => c.ModelId == model.Id, cancellationToken);
-            var next = new ModelControl
-            {
-                ModelId = model.Id, Quarantined = quarantined, Version = (current?.Version ?? 0) + 1, ChangedBy = by,
-                ChangedAt = time.GetUtcNow().UtcDateTime, WaitUntil = current?.WaitUntil,
-            };
-            // Insert the first version, or move from the version read to the next: two operators at once both land, in turn.
-            var written = current is null
-                ? await writer.WriteAsync(new Insert<ModelControl>(next))
-                : await writer.WriteAsync(new GuardedUpdate<ModelControl>(next, [new Guard(nameof(ModelControl.Version), current.Version)],
-                    [nameof(ModelControl.Quarantined), nameof(ModelControl.Version), nameof(ModelControl.ChangedBy), nameof(ModelControl.ChangedAt)]));
-            if (written)
-            {
-                await ApplyAsync(model, next);
-                return;
-            }
-            if (round >= 5)
-                throw new InvalidOperationException($"Model {model.Id}'s control row kept changing while it was being set.");
-        }
+            ModelId = model.Id, Quarantined = quarantined, ChangedBy = by, ChangedAt = time.GetUtcNow().UtcDateTime,
+        });
+        await writer.WriteAsync(change);
+        await ApplyAsync(model, change.Row);
     }
 
     /// <summary>Shares a provider's <c>Retry-After</c> with every node (the latest one wins).</summary>
@@ -154,5 +139,39 @@ internal sealed class ModelControls(
             model.OpenUntil = null;
             log.LogWarning("Model {Model} released by {Principal}", model.Id, row.ChangedBy);
         }
+    }
+}
+
+/// <summary>
+/// Sets a model's control row in one step: creates it if missing, then raises its version and sets the operator's
+/// choice, answering the version given. A row lock, not a read-then-write, so concurrent changes never conflict.
+/// </summary>
+internal sealed class SetModelControl(ModelControl row) : StoreWrite
+{
+    public override object? Entity => null;
+
+    public ModelControl Row => row;
+
+    public override int Execute(StoreSession session)
+    {
+        session.Insert(new ModelControl { ModelId = row.ModelId, ChangedAt = row.ChangedAt }, null);
+        var update = session.Command("model-control:set", sql =>
+        {
+            string C(string property) => sql.Column<ModelControl>(property);
+            return $"UPDATE {sql.Table<ModelControl>()} SET {C(nameof(ModelControl.Quarantined))} = {sql.Parameter("q")}, " +
+                   $"{C(nameof(ModelControl.Version))} = {C(nameof(ModelControl.Version))} + 1, {C(nameof(ModelControl.ChangedBy))} = {sql.Parameter("by")}, " +
+                   $"{C(nameof(ModelControl.ChangedAt))} = {sql.Parameter("at")} WHERE {C(nameof(ModelControl.ModelId))} = {sql.Parameter("id")} " +
+                   $"RETURNING {C(nameof(ModelControl.Version))}, {C(nameof(ModelControl.WaitUntil))}";
+        }, (typeof(ModelControl), nameof(ModelControl.Quarantined), "q"), (typeof(ModelControl), nameof(ModelControl.ChangedBy), "by"),
+           (typeof(ModelControl), nameof(ModelControl.ChangedAt), "at"), (typeof(ModelControl), nameof(ModelControl.ModelId), "id"));
+        update.Bind(0, row.Quarantined);
+        update.Bind(1, row.ChangedBy);
+        update.Bind(2, row.ChangedAt);
+        update.Bind(3, row.ModelId);
+        using var reader = update.Command.ExecuteReader();
+        if (!reader.Read())
+            return 0;
+        row.Version = reader.GetInt64(0);
+        return 1;
     }
 }

@@ -19,19 +19,20 @@ public static class ModelsApi
 
     static Ok<ModelList> List(ModelGateway gateway) => TypedResults.Ok(new ModelList(gateway.Models.Select(ModelView.Of).ToList()));
 
-    static Task<Results<Ok<ModelView>, ProblemHttpResult>> Quarantine(string id, ModelGateway gateway, ModelControls controls, Caller caller, CancellationToken cancellationToken) =>
-        SetAsync(id, quarantined: true, gateway, controls, caller, cancellationToken);
+    static Task<Results<Ok<ModelView>, ProblemHttpResult>> Quarantine(string id, ModelGateway gateway, ModelControls controls, AuditTrail audit, Caller caller, CancellationToken cancellationToken) =>
+        SetAsync(id, quarantined: true, gateway, controls, audit, caller, cancellationToken);
 
-    static Task<Results<Ok<ModelView>, ProblemHttpResult>> Release(string id, ModelGateway gateway, ModelControls controls, Caller caller, CancellationToken cancellationToken) =>
-        SetAsync(id, quarantined: false, gateway, controls, caller, cancellationToken);
+    static Task<Results<Ok<ModelView>, ProblemHttpResult>> Release(string id, ModelGateway gateway, ModelControls controls, AuditTrail audit, Caller caller, CancellationToken cancellationToken) =>
+        SetAsync(id, quarantined: false, gateway, controls, audit, caller, cancellationToken);
 
     /// <summary>Committed to the store before it is answered, so every node applies it within the propagation interval.</summary>
     static async Task<Results<Ok<ModelView>, ProblemHttpResult>> SetAsync(
-        string id, bool quarantined, ModelGateway gateway, ModelControls controls, Caller caller, CancellationToken cancellationToken)
+        string id, bool quarantined, ModelGateway gateway, ModelControls controls, AuditTrail audit, Caller caller, CancellationToken cancellationToken)
     {
         if (gateway.Models.FirstOrDefault(m => m.Id == id) is not { } model)
             return Problems.For(Problems.NotFound, $"No model '{id}' in the catalog.");
         await controls.SetAsync(model, quarantined, caller.Principal, cancellationToken);
+        await audit.RecordAsync(caller, quarantined ? "model.quarantine" : "model.release", $"models/{id}", allowed: true);
         return TypedResults.Ok(ModelView.Of(model));
     }
 }

@@ -13,6 +13,7 @@ public static class Problems
     public const string Forbidden = "forbidden";
     public const string NotFound = "not_found";
     public const string Conflict = "conflict";
+    public const string PreconditionFailed = "precondition_failed";
     public const string PayloadTooLarge = "payload_too_large";
     public const string QueueFull = "queue_full";
     public const string RateLimited = "rate_limited";
@@ -39,6 +40,7 @@ public static class Problems
         [NotFound] = (404, "Not found."),
         [MethodNotAllowed] = (405, "Method not allowed."),
         [Conflict] = (409, "The resource is not in a state that allows this."),
+        [PreconditionFailed] = (412, "The resource changed since the version given in If-Match."),
         [PayloadTooLarge] = (413, "The request body is too large."),
         [UnsupportedMediaType] = (415, "The request body must be application/json."),
         [QueueFull] = (429, "The queue is full."),

@@ -98,7 +98,7 @@ public static class ReplayApi
     }
 
     static async Task<Results<Created<ImportedReplay>, ProblemHttpResult>> Import(
-        JsonElement body, Caller caller, ReplayStore store, CancellationToken cancellationToken)
+        JsonElement body, Caller caller, ReplayStore store, AuditTrail audit, CancellationToken cancellationToken)
     {
         ReplayPackage? package;
         try
@@ -118,6 +118,8 @@ public static class ReplayApi
             return Problems.Validation(invalid.Field, invalid.Message);
         if (!await store.ImportAsync(package, caller, cancellationToken))
             return Problems.For(Problems.Conflict, $"A run with trace id {package.TraceId} is already here.");
+        await audit.RecordAsync(caller, "replay.import", $"replays/{package.TraceId}", allowed: true, traceId: package.TraceId,
+            details: new { jobId = package.JobId, intent = package.Intent }, tenant: package.Tenant);
         return TypedResults.Created($"/v1/replays/{package.TraceId}", new ImportedReplay(package.TraceId, package.JobId, package.Tenant, package.Intent));
     }
 

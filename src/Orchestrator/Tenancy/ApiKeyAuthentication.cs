@@ -72,7 +72,7 @@ internal sealed class ApiKeyDirectory(IOptions<ApiKeyOptions> options)
         entry =>
         {
             var roles = entry.Roles.Count == 0 ? [Roles.User] : entry.Roles.Distinct().ToList();
-            var caller = new Caller(entry.Tenant, entry.Principal, roles.Contains(Roles.Operator));
+            var caller = new Caller(entry.Tenant, entry.Principal, roles.Contains(Roles.Operator)) { Roles = roles };
             return new AuthenticationTicket(new ClaimsPrincipal(new CallerIdentity(caller, roles)), ApiKeyAuthentication.SchemeName);
         },
         StringComparer.Ordinal);

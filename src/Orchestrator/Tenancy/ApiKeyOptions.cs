@@ -19,7 +19,7 @@ public sealed class ApiKeyOptions
 
 internal sealed class ApiKeyOptionsValidator : IValidateOptions<ApiKeyOptions>
 {
-    static readonly HashSet<string> KnownRoles = [Roles.User, Roles.Operator];
+    static readonly HashSet<string> KnownRoles = [Roles.User, Roles.Operator, Roles.Approver, Roles.Auditor];
 
     public ValidateOptionsResult Validate(string? name, ApiKeyOptions options)
     {
@@ -41,7 +41,7 @@ internal sealed class ApiKeyOptionsValidator : IValidateOptions<ApiKeyOptions>
                 failures.Add($"{at}:Principal is empty.");
             for (var r = 0; r < entry.Roles.Count; r++)
                 if (!KnownRoles.Contains(entry.Roles[r]))
-                    failures.Add($"{at}:Roles:{r} is '{entry.Roles[r]}'; roles are 'user' and 'operator'.");
+                    failures.Add($"{at}:Roles:{r} is '{entry.Roles[r]}'; roles are 'user', 'operator', 'approver' and 'auditor'.");
         }
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
@@ -59,4 +59,10 @@ public static class Roles
 {
     public const string User = "user";
     public const string Operator = "operator";
+
+    /// <summary>May decide approvals of its own tenant.</summary>
+    public const string Approver = "approver";
+
+    /// <summary>Reads the audit trail of its own tenant.</summary>
+    public const string Auditor = "auditor";
 }

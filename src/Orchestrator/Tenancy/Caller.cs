@@ -6,6 +6,11 @@ namespace Orchestrator.Tenancy;
 /// <summary>Who is calling: the tenant, the principal and whether it may act as an operator.</summary>
 public sealed record Caller(string Tenant, string Principal, bool IsOperator)
 {
+    /// <summary>Every role of the key (<c>user</c>, <c>operator</c>, <c>approver</c>, <c>auditor</c>).</summary>
+    public IReadOnlyList<string> Roles { get; init; } = [Tenancy.Roles.User];
+
+    public bool Has(string role) => IsOperator || Roles.Contains(role);
+
     /// <summary>Binds from the authenticated user; endpoints that take a Caller require authentication.</summary>
     public static ValueTask<Caller?> BindAsync(HttpContext context, ParameterInfo parameter) =>
         ValueTask.FromResult(From(context.User));

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
 
 namespace Orchestrator.Tenancy;
 
@@ -12,6 +13,9 @@ internal static class TenancySetup
         builder.Services.AddOptions<ApiKeyOptions>().Bind(builder.Configuration.GetSection("Orchestrator")).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ApiKeyOptions>, ApiKeyOptionsValidator>();
         builder.Services.AddSingleton<ApiKeyDirectory>();
+        builder.Services.AddJson(TenancyJson.Default);
+        builder.Services.AddSingleton<AuditTrail>();
+        builder.Services.AddSingleton<AuditVerifier>();
         builder.Services.AddAuthentication(ApiKeyAuthentication.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);
         builder.Services.AddAuthorizationBuilder()

@@ -1,6 +1,8 @@
 using Orchestrator.Effects;
 using Orchestrator.Gateway;
 
+using Orchestrator.Tenancy;
+
 namespace Orchestrator.Workflow;
 
 /// <summary>
@@ -9,7 +11,7 @@ namespace Orchestrator.Workflow;
 /// again, its checkpoint stands in for it.
 /// </summary>
 internal sealed class LiveSteps(
-    ModelGateway gateway, EffectRegistry effects, NodeTelemetry telemetry, string defaultStrategy,
+    ModelGateway gateway, EffectRegistry effects, NodeTelemetry telemetry, AuditTrail audit, string defaultStrategy,
     TimeProvider time, ILogger log, IWorkflowRun run, ActRequest request, IntentPolicy policy, JobGraph graph) : IStepExecutor
 {
     readonly List<(string Node, ModelCheckpoint? Checkpoint, RoutingDecision Decision)> _models = [];
@@ -17,6 +19,11 @@ internal sealed class LiveSteps(
     public ModelGateway Gateway => gateway;
     public EffectRegistry Effects => effects;
     public NodeTelemetry Telemetry => telemetry;
+
+    /// <summary>Records a denied effect in the audit trail, as the run's principal.</summary>
+    public void AuditDenied(EffectStep step, string code, string message) =>
+        audit.Record(new Caller(run.Tenant, run.Principal, false), "effect.denied", $"jobs/{run.JobId}/nodes/{step.NodeId}", allowed: false,
+            message, run.TraceId, new { capability = step.Capability ?? step.Call.Name, code });
     public string DefaultStrategy => defaultStrategy;
     public ILogger Log => log;
     public IWorkflowRun Run => run;

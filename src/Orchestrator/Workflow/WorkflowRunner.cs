@@ -3,6 +3,8 @@ using Orchestrator.Effects;
 using Orchestrator.Gateway;
 using Orchestrator.Hosting;
 
+using Orchestrator.Tenancy;
+
 namespace Orchestrator.Workflow;
 
 /// <summary>
@@ -20,6 +22,7 @@ internal sealed class WorkflowRunner(
     JobGraphs graphs,
     NodeTelemetry telemetry,
     IOptions<GatewayOptions> gatewayOptions,
+    AuditTrail audit,
     TimeProvider time,
     ILogger<WorkflowRunner> log)
 {
@@ -31,7 +34,7 @@ internal sealed class WorkflowRunner(
 
         var request = run.Request;
         var graph = run.Graph ??= await graphs.LoadAsync(run, policy, cancellationToken);
-        var steps = new LiveSteps(gateway, effects, telemetry, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
+        var steps = new LiveSteps(gateway, effects, telemetry, audit, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
         var result = await WorkflowWalk.RunAsync(policy, request, steps, cancellationToken);
         return new WorkflowResult(result.Failure is null ? result.Text ?? "" : null, result.Path, steps.LastModel, steps.Usage, steps.Routing, result.Failure);
     }

@@ -51,6 +51,7 @@ internal sealed class EffectNode : NodeHandler<EffectStep, EffectCheckpoint>
         catch (EffectRefusedException refused)
         {
             live.End(node, NodeStatus.Failed, null, refused.Code, refused.Message);
+            live.AuditDenied(step, refused.Code, refused.Message);
             throw new StepFailed(StepFailure.Failed(refused.Code, $"{capability} refused: {refused.Message}"));
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException or JsonException)
@@ -99,6 +100,7 @@ internal sealed class EffectNode : NodeHandler<EffectStep, EffectCheckpoint>
         live.Log.LogWarning("Job {JobId} node {NodeId}: {Message}", live.Run.JobId, step.NodeId, message);
         var node = live.Graph.Find(step.NodeId) ?? live.Add(step.NodeId, Kind, step.Capability ?? step.Call.Name, [step.Parent]);
         live.End(node, NodeStatus.Failed, null, Problems.CapabilityDenied, message);
+        live.AuditDenied(step, Problems.CapabilityDenied, message);
     }
 
     /// <summary>Recorded, a denial is checked again by the walk, not taken from the recording.</summary>
