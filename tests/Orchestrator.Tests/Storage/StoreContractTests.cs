@@ -34,7 +34,7 @@ public abstract class StoreContractTests
         DeadlineMs = 60_000, CreatedAt = Now.AddMinutes(-5), DeadlineAt = Now.AddHours(1),
     };
 
-    [Fact]
+    [SkippableFact]
     public async Task Admit_answers_false_for_a_taken_idempotency_key_and_keeps_the_batch()
     {
         using var app = await StartAsync();
@@ -50,7 +50,7 @@ public abstract class StoreContractTests
         (await Rows(app)).Select(j => j.Id).Should().BeEquivalentTo(["job_contract_0000000000000001", "job_contract_0000000000000003"]);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Of_two_starts_from_the_same_epoch_exactly_one_wins()
     {
         using var app = await StartAsync();
@@ -66,7 +66,7 @@ public abstract class StoreContractTests
         (await Rows(app)).Single().Owner.Should().Be("node-a");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_write_of_a_lost_lease_lands_nowhere()
     {
         using var app = await StartAsync();
@@ -98,7 +98,7 @@ public abstract class StoreContractTests
         row.CurrentNode.Should().BeNull("node-a's progress never landed");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Claim_takes_due_jobs_once_and_leaves_leased_and_waiting_ones()
     {
         using var app = await StartAsync();
@@ -186,5 +186,19 @@ public sealed class SqliteStoreContractTests : StoreContractTests
         var app = new OrchestratorApp(Quiet);
         _ = app.Server;
         return Task.FromResult(app);
+    }
+}
+
+public sealed class PostgresStoreContractTests : StoreContractTests
+{
+    protected override async Task<OrchestratorApp> StartAsync()
+    {
+        var postgres = await PostgresServer.RequireAsync();
+        var settings = Quiet;
+        settings["Orchestrator:Store:Provider"] = "Postgres";
+        settings["ConnectionStrings:Orchestrator"] = await postgres.NewDatabaseAsync();
+        var app = new OrchestratorApp(settings);
+        _ = app.Server;
+        return app;
     }
 }
