@@ -47,7 +47,7 @@ internal sealed class Admission(
             var code = check.Errors is not null ? Problems.ValidationFailed : Problems.CapabilityDenied;
             Reject(caller, code);
             if (check.CapabilityDenied is not null)
-                audit.Record(caller, "act.refused", "act", allowed: false, check.CapabilityDenied, details: new { code });
+                await audit.RecordAsync(caller, "act.refused", "act", allowed: false, check.CapabilityDenied, details: new { code });
             return check.Errors is not null
                 ? ActAnswer.Refused(Problems.Validation(check.Errors))
                 : ActAnswer.Refused(Problems.For(Problems.CapabilityDenied, check.CapabilityDenied));
@@ -65,9 +65,9 @@ internal sealed class Admission(
             if (answer.RefusedWith is { } refused)
             {
                 Reject(caller, refused);
-                // Governance refusals are on record; a full queue is load, not a decision about the caller.
+                // Governance refusals are on record before they are answered; a full queue is load, not a decision about the caller.
                 if (refused != Problems.QueueFull)
-                    audit.Record(caller, "act.refused", "act", allowed: false, answer.Problem?.ProblemDetails.Detail, details: new { code = refused });
+                    await audit.RecordAsync(caller, "act.refused", "act", allowed: false, answer.Problem?.ProblemDetails.Detail, details: new { code = refused });
             }
             return answer;
         }

@@ -29,7 +29,8 @@ public sealed class OrchestratorApp : WebApplicationFactory<Program>
         Time = time;
         _settings = new Dictionary<string, string?>
         {
-            ["ConnectionStrings:Orchestrator"] = $"Data Source={Path.Combine(Folder, "orchestrator.db")}",
+            ["ConnectionStrings:Orchestrator"] = TestStore.ConnectionFor(Folder),
+            ["Orchestrator:Store:Provider"] = TestStore.Provider,
             ["Orchestrator:ApiKeys:0:Key"] = AcmeKey,
             ["Orchestrator:ApiKeys:0:Tenant"] = "acme",
             ["Orchestrator:ApiKeys:0:Principal"] = "alice",
@@ -92,6 +93,39 @@ public sealed class OrchestratorApp : WebApplicationFactory<Program>
         {
         }
     }
+}
+
+/// <summary>
+/// The store every test runs on: SQLite files by default; with <c>ORCHESTRATOR_TEST_STORE=Postgres</c> (as <c>.ci/run</c>
+/// runs the suite a second time) a PostgreSQL database per test folder, so two apps on one folder share one store
+/// exactly as two apps on one SQLite file do.
+/// </summary>
+public static class TestStore
+{
+    public const string EnvironmentVariable = "ORCHESTRATOR_TEST_STORE";
+
+    public static bool IsPostgres => string.Equals(Environment.GetEnvironmentVariable(EnvironmentVariable), "Postgres", StringComparison.OrdinalIgnoreCase);
+
+    public static string Provider => IsPostgres ? "Postgres" : "Sqlite";
+
+    /// <summary>The store of a test folder: its SQLite file, or its own PostgreSQL database, made on first use.</summary>
+    public static string ConnectionFor(string folder)
+    {
+        if (!IsPostgres)
+            return $"Data Source={Path.Combine(folder, "orchestrator.db")}";
+        var marker = Path.Combine(folder, "postgres-store");
+        lock (Gate)
+        {
+            if (File.Exists(marker))
+                return File.ReadAllText(marker);
+            var connection = PostgresServer.RequireAsync().GetAwaiter().GetResult().NewDatabaseAsync().GetAwaiter().GetResult();
+            Directory.CreateDirectory(folder);
+            File.WriteAllText(marker, connection);
+            return connection;
+        }
+    }
+
+    static readonly Lock Gate = new();
 }
 
 /// <summary>Calls of the public API that tests repeat.</summary>

@@ -27,7 +27,8 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{_port}",
-            ["ConnectionStrings__Orchestrator"] = $"Data Source={Path.Combine(folder, "orchestrator.db")}",
+            ["ConnectionStrings__Orchestrator"] = TestStore.ConnectionFor(folder),
+            ["Orchestrator__Store__Provider"] = TestStore.Provider,
             ["Orchestrator__Effects__WorkspaceRoot"] = Path.Combine(folder, "workspaces"),
             ["Orchestrator__ApiKeys__0__Key"] = OrchestratorApp.AcmeKey,
             ["Orchestrator__ApiKeys__0__Tenant"] = "acme",

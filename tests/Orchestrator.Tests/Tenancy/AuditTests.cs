@@ -75,13 +75,13 @@ public sealed class AuditTests
         }
         (await Verify(ops))["ok"]!.GetValue<bool>().Should().BeTrue();
 
-        Sql(app, "UPDATE AuditEntries SET Principal = 'mallory' WHERE Seq = 3");
+        Sql(app, "UPDATE \"AuditEntries\" SET \"Principal\" = 'mallory' WHERE \"Seq\" = 3");
         var edited = await Verify(ops);
         edited["ok"]!.GetValue<bool>().Should().BeFalse();
         edited.Str("brokenAt").Should().Be("3");
 
-        Sql(app, "UPDATE AuditEntries SET Principal = 'olga' WHERE Seq = 3");
-        Sql(app, "DELETE FROM AuditEntries WHERE Seq = 5");
+        Sql(app, "UPDATE \"AuditEntries\" SET \"Principal\" = 'olga' WHERE \"Seq\" = 3");
+        Sql(app, "DELETE FROM \"AuditEntries\" WHERE \"Seq\" = 5");
         var deleted = await Verify(ops);
         deleted["ok"]!.GetValue<bool>().Should().BeFalse();
         deleted.Str("brokenAt").Should().Be("5");
@@ -109,9 +109,12 @@ public sealed class AuditTests
 
     static async Task<JsonObject> Verify(HttpClient client) => await Api.BodyOf(await client.GetAsync("/v1/audit/verify"));
 
+    /// <summary>Edits the store behind the service's back, as a tamperer would (identifiers quoted: both stores read them).</summary>
     static void Sql(OrchestratorApp app, string sql)
     {
-        using var connection = new SqliteConnection($"Data Source={Path.Combine(app.Folder, "orchestrator.db")};Pooling=False");
+        using System.Data.Common.DbConnection connection = TestStore.IsPostgres
+            ? new Npgsql.NpgsqlConnection(TestStore.ConnectionFor(app.Folder))
+            : new SqliteConnection($"Data Source={Path.Combine(app.Folder, "orchestrator.db")};Pooling=False");
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = sql;
