@@ -207,6 +207,13 @@ internal sealed class JobExecution(
         {
             throw;
         }
+        catch (System.Data.Common.DbException error)
+        {
+            // The store did not answer a read of the run (PostgreSQL out of connections, a failover): not the job's
+            // fault and likely to pass, so the job is retried, parked with a due time, rather than failed.
+            log.LogWarning(error, "Job {JobId}: the store failed during the run; the job is retried", job.Id);
+            return JobOutcome.Failed(Problems.Internal, "The store could not be read during the run: " + error.Message, transient: true);
+        }
         catch (Exception error)
         {
             log.LogError(error, "Job {JobId} failed unexpectedly", job.Id);
