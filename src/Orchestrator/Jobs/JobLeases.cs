@@ -15,7 +15,10 @@ namespace Orchestrator.Jobs;
 /// </summary>
 internal sealed class ClaimDue(ClaimDue.Scope scope, string node, DateTime now, DateTime leaseUntil, DateTime staleBefore, int limit) : StoreWrite
 {
-    /// <summary>What may be claimed: <c>Poll</c> (due jobs nobody holds), <c>Self</c> (also jobs a previous process under this node's name held), <c>All</c> (one node: every unfinished job).</summary>
+    /// <summary>
+    /// What may be claimed: <c>Poll</c> (due jobs nobody holds, as many as there are idle workers), <c>Self</c> (only the
+    /// jobs a previous process under this node's name held, however many), <c>All</c> (one node: every unfinished job).
+    /// </summary>
     public enum Scope { Poll, Self, All }
 
     public override object? Entity => null;
@@ -31,7 +34,9 @@ internal sealed class ClaimDue(ClaimDue.Scope scope, string node, DateTime now, 
             var lease = scope switch
             {
                 Scope.All => "",
-                Scope.Self => $" AND ({C(nameof(Job.LeaseUntil))} IS NULL OR {C(nameof(Job.LeaseUntil))} < {sql.Parameter("now")} OR {C(nameof(Job.Owner))} = {sql.Parameter("node")})",
+                // Only this node's own: Self has no limit, so taking jobs nobody holds (those waiting in a live node's
+                // lane) here would move every one of them to the restarted node and leave the others idle.
+                Scope.Self => $" AND {C(nameof(Job.Owner))} = {sql.Parameter("node")}",
                 _ => $" AND ({C(nameof(Job.LeaseUntil))} IS NULL OR {C(nameof(Job.LeaseUntil))} < {sql.Parameter("now")})",
             };
             // A job just accepted on some node waits in that node's lane: it is taken from the store only once it has
@@ -134,7 +139,7 @@ internal sealed class JobWakeups(TimeProvider time)
 /// <summary>
 /// The store-driven half of dispatch. Jobs admitted here go straight to a lane; everything else reaches a lane
 /// through this loop: at start it takes back what a previous process left (on SQLite, every unfinished job; on
-/// PostgreSQL, jobs held under this node's name and jobs whose lease expired), and then, whenever it has idle
+/// PostgreSQL, the jobs held under this node's name), and then, whenever it has idle
 /// workers, it claims due jobs from the store every poll interval or when woken: retries that came due, jobs of a
 /// node that died, and jobs that waited on a busy node. The store decides; polling is the truth.
 /// </summary>
