@@ -115,9 +115,9 @@ internal sealed class JobExecution(
                 if (outcome.ErrorCode is not null)
                     activity?.SetStatus(ActivityStatusCode.Error, outcome.ErrorCode);
             }
-            if (handle.LeaseLost)
+            if (run.LeaseLost)
             {
-                // The walk ended, but a write of it found another node's epoch: that node owns the job now.
+                // The walk ended, but its claim or a write of it found another node's epoch: that node owns the job now.
                 if (await claim)
                     LostLease(job);
                 return;
@@ -206,6 +206,13 @@ internal sealed class JobExecution(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             throw;
+        }
+        catch (Exception error) when (run.LeaseLost)
+        {
+            // Another node holds the job (a refused claim or write, say an effect's intent): the walk's way out of that
+            // is no fault of the service. The outcome is dropped; RunAsync sees the lost lease and writes nothing.
+            log.LogDebug(error, "Job {JobId} stopped after losing its lease", job.Id);
+            return JobOutcome.Canceled("This node lost the job's lease.");
         }
         catch (Exception error)
         {

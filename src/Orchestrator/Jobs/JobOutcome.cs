@@ -44,17 +44,20 @@ internal sealed class JobRun(Job job, Task<bool> claimed, long epoch, string nod
     /// <summary>The job's execution graph once loaded.</summary>
     public Workflow.JobGraph? Graph { get; set; }
 
-    /// <summary>Queues a write of this run, fenced by its lease; a write that lands on another epoch stops the run.</summary>
-    public Task<bool> WriteAsync(StoreWrite write)
+    /// <summary>
+    /// Queues a write of this run, fenced by its lease; a write that lands on another epoch stops the run. The run is
+    /// stopped before the answer is returned, so whoever awaits a refused write finds <see cref="LeaseLost"/> set.
+    /// </summary>
+    public async Task<bool> WriteAsync(StoreWrite write)
     {
         if (write.Entity is not Orchestrator.Jobs.Job)
             write.Fence ??= new Fence(typeof(Job), job.Id, epoch, node);
-        var written = writer.WriteAsync(write);
-        _ = written.ContinueWith(static (done, state) =>
-        {
-            if (done.IsCompletedSuccessfully && !done.Result)
-                ((RunHandle)state!).LoseLease();
-        }, handle, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var written = await writer.WriteAsync(write);
+        if (!written)
+            handle.LoseLease();
         return written;
     }
+
+    /// <summary>True once the run's claim or one of its writes was refused: another party holds the job, and whatever the run does next is void.</summary>
+    public bool LeaseLost => handle.LeaseLost || claimed is { IsCompletedSuccessfully: true, Result: false };
 }
