@@ -17,6 +17,12 @@ public sealed class ServiceProcess : IAsyncDisposable
     readonly int _port = FreePort();
     Process? _process;
 
+    /// <summary>
+    /// The defaults (a SQLite file in <paramref name="folder"/>, the test keys) come first; <paramref name="settings"/>
+    /// override them key by key, so a test runs the service on PostgreSQL with
+    /// <c>["Orchestrator:Store:Provider"] = "Postgres"</c> and
+    /// <c>["ConnectionStrings:Orchestrator"] = await postgres.NewDatabaseAsync()</c> (see <see cref="PostgresServer"/>).
+    /// </summary>
     public ServiceProcess(string folder, IDictionary<string, string> settings)
     {
         _settings = new Dictionary<string, string>
