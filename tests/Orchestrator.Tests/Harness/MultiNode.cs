@@ -4,51 +4,24 @@ using Npgsql;
 namespace Orchestrator.Tests.Harness;
 
 /// <summary>
-/// A <c>[Fact]</c> that needs a PostgreSQL server: it runs where <c>ORCHESTRATOR_TEST_POSTGRES</c> holds the Npgsql
-/// connection string of an admin login, and is reported skipped, saying why, where it does not.
-/// </summary>
-public sealed class PostgresFactAttribute : FactAttribute
-{
-    public PostgresFactAttribute()
-    {
-        if (PostgresDatabase.Admin is null)
-            Skip = $"Set {PostgresDatabase.AdminVariable} to the Npgsql connection string of a PostgreSQL admin login " +
-                   "(e.g. Host=127.0.0.1;Port=5432;Username=postgres;Database=postgres) to run the several-node tests.";
-    }
-}
-
-/// <summary>
-/// A fresh database per test on the server <c>ORCHESTRATOR_TEST_POSTGRES</c> names, dropped at the end. Each node
-/// connects with its node id as <c>Application Name</c>, so a trigger can tell which process made a write.
+/// One test's database on the run's PostgreSQL server (<see cref="PostgresServer"/>), read and written by the test
+/// itself. Each node connects with its node id as <c>Application Name</c>, so a trigger can tell which process made a write.
 /// </summary>
 public sealed class PostgresDatabase : IAsyncDisposable
 {
-    public const string AdminVariable = "ORCHESTRATOR_TEST_POSTGRES";
+    readonly string _connectionString;
 
-    public static string? Admin => Environment.GetEnvironmentVariable(AdminVariable) is { Length: > 0 } admin ? admin : null;
+    PostgresDatabase(string connectionString) => _connectionString = connectionString;
 
-    PostgresDatabase(string name) => Name = name;
-
-    public string Name { get; }
-
-    public static async Task<PostgresDatabase> CreateAsync()
-    {
-        var name = "orchestrator_test_" + Guid.NewGuid().ToString("N")[..12];
-        await using var admin = new NpgsqlConnection(Admin ?? throw new InvalidOperationException($"{AdminVariable} is not set."));
-        await admin.OpenAsync();
-        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", admin);
-        await create.ExecuteNonQueryAsync();
-        return new PostgresDatabase(name);
-    }
+    /// <summary>A new, empty database; the test is skipped (failed under CI) when there is no PostgreSQL to be had.</summary>
+    public static async Task<PostgresDatabase> CreateAsync() =>
+        new(await (await PostgresServer.RequireAsync()).NewDatabaseAsync());
 
     /// <summary>The connection string a node (or the test) uses; <paramref name="application"/> is what <c>application_name</c> reports.</summary>
-    public string ConnectionString(string application) => new NpgsqlConnectionStringBuilder(Admin)
-    {
-        Database = Name,
-        ApplicationName = application,
-    }.ConnectionString;
+    public string ConnectionString(string application) =>
+        new NpgsqlConnectionStringBuilder(_connectionString) { ApplicationName = application }.ConnectionString;
 
-    /// <summary>The test's own connection (application name <c>test</c>), from a pool of its own that is cleared before the drop.</summary>
+    /// <summary>The test's own connection (application name <c>test</c>), from a pool of its own, cleared at the end.</summary>
     public async Task<NpgsqlConnection> OpenAsync()
     {
         var connection = new NpgsqlConnection(ConnectionString("test"));
@@ -144,21 +117,12 @@ public sealed class PostgresDatabase : IAsyncDisposable
         CREATE TRIGGER audit_job_nodes AFTER INSERT OR UPDATE ON "JobNodes" FOR EACH ROW EXECUTE FUNCTION audit_job_nodes();
         """);
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Closes the test's pooled connections; the database itself goes with the run (see <see cref="PostgresServer"/>).</summary>
+    public ValueTask DisposeAsync()
     {
         using (var pooled = new NpgsqlConnection(ConnectionString("test")))
             NpgsqlConnection.ClearPool(pooled);
-        try
-        {
-            await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(Admin) { Pooling = false }.ConnectionString);
-            await admin.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{Name}\" WITH (FORCE)", admin);
-            await drop.ExecuteNonQueryAsync();
-        }
-        catch (NpgsqlException)
-        {
-            // Left behind on a server that went away; its name says it is a test's.
-        }
+        return ValueTask.CompletedTask;
     }
 }
 
