@@ -8,7 +8,7 @@ using Orchestrator.Telemetry;
 namespace Orchestrator.Jobs;
 
 /// <summary>
-/// Claims due jobs from the store for this node in one statement: owner, lease expiry and <c>epoch + 1</c>, and
+/// Claims due jobs from the store for this node in one statement: owner, lease expiry and the next epoch, and
 /// answers the jobs claimed with their new epochs. Due means: accepted and not waiting for a retry's due time, or
 /// running under a lease that expired (its node died or stalled), or given back. On PostgreSQL the candidates are
 /// locked <c>FOR UPDATE SKIP LOCKED</c>, so nodes claiming at once never take the same job or wait for each other.
@@ -47,12 +47,16 @@ internal sealed class ClaimDue(ClaimDue.Scope scope, string node, DateTime now, 
                       $"AND ({C(nameof(Job.Status))} = 'running' OR {C(nameof(Job.NextAttemptAt))} IS NULL OR {C(nameof(Job.NextAttemptAt))} <= {sql.Parameter("now")})" +
                       $"{lease}{waited}";
             var set = $"{C(nameof(Job.Owner))} = {sql.Parameter("node")}, {C(nameof(Job.LeaseUntil))} = {sql.Parameter("until")}, ";
+            // Epoch 1 belongs to the admitting node's own start, which counts 0 + 1 without asking the store. A claim never
+            // hands it out (0 -> 2): a node may claim a job it admitted itself while one of its workers already runs the
+            // admitted copy, and that copy, fenced at (1, this node), must not pass the fence of the claimed run.
+            string Next(string epoch) => $"(CASE WHEN {epoch} = 0 THEN 2 ELSE {epoch} + 1 END)";
             return sql.IsSqlite
-                ? $"UPDATE {sql.Table<Job>()} SET {set}{C(nameof(Job.Epoch))} = {C(nameof(Job.Epoch))} + 1 " +
+                ? $"UPDATE {sql.Table<Job>()} SET {set}{C(nameof(Job.Epoch))} = {Next(C(nameof(Job.Epoch)))} " +
                   $"WHERE {C(nameof(Job.Id))} IN (SELECT {C(nameof(Job.Id))} FROM {sql.Table<Job>()} WHERE {due} ORDER BY {C(nameof(Job.Id))} LIMIT {sql.Parameter("limit")}) " +
                   $"RETURNING {C(nameof(Job.Id))}, {C(nameof(Job.Epoch))}"
                 : $"WITH due AS (SELECT {C(nameof(Job.Id))} FROM {sql.Table<Job>()} WHERE {due} ORDER BY {C(nameof(Job.Id))} LIMIT {sql.Parameter("limit")} FOR UPDATE SKIP LOCKED) " +
-                  $"UPDATE {sql.Table<Job>()} AS j SET {set}{C(nameof(Job.Epoch))} = j.{C(nameof(Job.Epoch))} + 1 FROM due WHERE j.{C(nameof(Job.Id))} = due.{C(nameof(Job.Id))} " +
+                  $"UPDATE {sql.Table<Job>()} AS j SET {set}{C(nameof(Job.Epoch))} = {Next("j." + C(nameof(Job.Epoch)))} FROM due WHERE j.{C(nameof(Job.Id))} = due.{C(nameof(Job.Id))} " +
                   $"RETURNING j.{C(nameof(Job.Id))}, j.{C(nameof(Job.Epoch))}";
         },
         (typeof(Job), nameof(Job.Owner), "node"), (typeof(Job), nameof(Job.LeaseUntil), "until"), (typeof(Job), nameof(Job.LeaseUntil), "now"),

@@ -6,8 +6,10 @@ namespace Orchestrator.Tests.Harness;
 
 /// <summary>
 /// The real service as a child process (<c>dotnet Orchestrator.dll</c>) on 127.0.0.1, for tests where a
-/// crash must be real: <see cref="Kill"/> sends SIGKILL. Settings are configuration keys, passed as
-/// environment variables; the store and workspaces live in the folder the test gives.
+/// crash must be real: <see cref="Kill"/> sends SIGKILL, <see cref="PauseAsync"/> and <see cref="ResumeAsync"/> SIGSTOP and
+/// SIGCONT. Settings are configuration keys, passed as environment variables (they override the defaults below, the
+/// SQLite connection string included); the store and workspaces live in the folder the test gives. Several processes
+/// may share one folder: each with its own <c>Orchestrator:Node:Id</c> logs to its own file.
 /// </summary>
 public sealed class ServiceProcess : IAsyncDisposable
 {
@@ -37,8 +39,12 @@ public sealed class ServiceProcess : IAsyncDisposable
         };
         foreach (var (key, value) in settings)
             _settings[key.Replace(":", "__", StringComparison.Ordinal)] = value;
-        Log = Path.Combine(folder, "service.log");
+        NodeId = _settings.GetValueOrDefault("Orchestrator__Node__Id");
+        Log = Path.Combine(folder, NodeId is null ? "service.log" : $"service-{NodeId}.log");
     }
+
+    /// <summary>The node's name (<c>Orchestrator:Node:Id</c>) when the test gave one.</summary>
+    public string? NodeId { get; }
 
     /// <summary>The process's working directory; the binary's folder unless a test says otherwise.</summary>
     public string WorkingDirectory { get; init; } = Path.GetDirectoryName(Binary())!;
@@ -74,11 +80,14 @@ public sealed class ServiceProcess : IAsyncDisposable
         _process.BeginErrorReadLine();
 
         using var probe = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
-        var until = DateTime.UtcNow.AddSeconds(60);
+        var until = DateTime.UtcNow.AddSeconds(120);
         while (DateTime.UtcNow < until)
         {
             if (_process.HasExited)
+            {
+                _process.WaitForExit(); // the rest of its output reaches the log
                 throw new InvalidOperationException($"The service exited with {_process.ExitCode} while starting; see {Log}:\n{ReadLog()}");
+            }
             try
             {
                 if ((await probe.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK)
@@ -126,6 +135,22 @@ public sealed class ServiceProcess : IAsyncDisposable
             process.Kill(entireProcessTree: false);
             process.WaitForExit();
         }
+    }
+
+    /// <summary>SIGSTOP: the process freezes as it is (timers, leases and all) until <see cref="ResumeAsync"/>, like a long GC pause or a stalled VM.</summary>
+    public Task PauseAsync() => SignalAsync("STOP");
+
+    /// <summary>SIGCONT: a paused process goes on from where it stopped.</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    async Task SignalAsync(string signal)
+    {
+        if (_process is not { HasExited: false } process)
+            throw new InvalidOperationException($"The service is not running; cannot send SIG{signal}.");
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+            throw new InvalidOperationException($"kill -{signal} {process.Id} exited with {kill.ExitCode}.");
     }
 
     public async ValueTask DisposeAsync()

@@ -67,6 +67,41 @@ public sealed class RetryTests
     }
 
     [Fact]
+    public async Task A_retry_waiting_for_its_due_time_holds_no_worker()
+    {
+        await using var server = await FakeModelServer.StartAsync();
+        server.Then(FakeModelServer.Behavior.Fail(503));
+        server.Default = FakeModelServer.Behavior.Reply("back again");
+        var settings = With(server.BaseUrl);
+        settings["Orchestrator:Queue:Workers"] = "1";
+        settings["Orchestrator:Jobs:Retry:BaseDelay"] = "00:00:05"; // the first retry is due 2.5 to 5 s after the failure
+        settings["Orchestrator:Models:1:Id"] = "sim";
+        settings["Orchestrator:Models:1:Provider"] = "simulated";
+        using var app = new OrchestratorApp(settings);
+        using var client = app.ClientFor();
+
+        var (_, accepted) = await client.ActAsync(new { input = "flaky", mode = "async", deadlineMs = 60_000, routing = new { models = new[] { "remote" } } });
+        var flaky = accepted.Str("jobId");
+        var parked = await client.WaitForAsync(flaky, j => j["nextAttemptAt"] is not null);
+        var (response, quick) = await client.ActAsync(new { input = "quick", deadlineMs = 10_000, routing = new { models = new[] { "sim" } } });
+
+        parked.Str("status").Should().Be("accepted", "a job waiting for its retry is a committed row, not a running one");
+        parked.Str("error.code").Should().Be("model_unavailable", "the view says why it waits");
+        response.StatusCode.Should().Be(HttpStatusCode.OK, quick.ToJsonString());
+        var due = DateTime.Parse(parked.Str("nextAttemptAt"), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind);
+        DateTime.Parse(quick.Str("completedAt"), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind)
+            .Should().BeBefore(due, "the only worker ran the second job during the first one's backoff");
+        (await client.GetJobAsync(flaky)).Str("attempts").Should().Be("1", "the retry is not due yet");
+
+        var retried = await client.WaitForEndAsync(flaky, waitMs: 15_000);
+        retried.Str("status").Should().Be("completed", "the retry ran when it came due");
+        retried.Str("output.text").Should().Be("back again");
+        retried.Str("attempts").Should().Be("2");
+        DateTime.Parse(retried.Str("startedAt"), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind)
+            .Should().BeOnOrAfter(due, "not before its due time");
+    }
+
+    [Fact]
     public async Task No_retry_is_started_that_would_end_past_the_deadline()
     {
         await using var server = await FakeModelServer.StartAsync();

@@ -131,7 +131,7 @@ public abstract class StoreContractTests
         var again = new ClaimDue(ClaimDue.Scope.Poll, "node-b", Now, Now.AddSeconds(15), Now.AddSeconds(-1), 100);
         await Task.WhenAll(writer.WriteAsync(claim), writer.WriteAsync(again));
 
-        claim.Claimed.Should().BeEquivalentTo(new[] { (fresh.Id, 1L), (due.Id, 1L), (expired.Id, 5L) },
+        claim.Claimed.Should().BeEquivalentTo(new[] { (fresh.Id, 2L), (due.Id, 2L), (expired.Id, 5L) },
             "fresh jobs that waited a poll, due retries and expired leases are due; leased, waiting, just admitted and finished ones are not");
         again.Claimed.Should().BeEmpty("a claimed job is leased: a second node does not take it");
         var rows = (await Rows(app)).ToDictionary(j => j.Id);
