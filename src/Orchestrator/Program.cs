@@ -33,7 +33,8 @@ builder.AddReplay();
 var app = builder.Build();
 app.WarnWithoutKeys();
 
-await app.PrepareStoreAsync();
+if (!await app.PrepareStoreAsync())
+    return 1;
 app.LoadPolicies();
 app.LoadModels();
 await app.RecordSnapshotsAsync();

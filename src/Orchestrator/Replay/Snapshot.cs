@@ -58,6 +58,13 @@ internal static class SnapshotSetup
         var hashes = wanted.Select(s => s.Hash).ToList();
         var known = await db.Set<Snapshot>().Where(s => hashes.Contains(s.Hash)).Select(s => s.Hash).ToListAsync();
         db.AddRange(wanted.Where(s => !known.Contains(s.Hash)));
-        await db.SaveChangesAsync();
+        try
+        {
+            await db.SaveChangesAsync();
+        }
+        catch (DbUpdateException error) when (error.InnerException is System.Data.Common.DbException inner && StoreErrors.IsKeyConflict(inner))
+        {
+            // Another node starting at the same moment stored the same snapshots: a content hash names one content.
+        }
     }
 }

@@ -49,7 +49,8 @@ internal static class StoreSetup
     /// Brings the store's schema up to date (EF migrations of its provider) and, on SQLite, takes the file for this node
     /// alone and puts it in WAL mode.
     /// </summary>
-    public static async Task PrepareStoreAsync(this WebApplication app)
+    /// <returns>False when the store belongs to another node (SQLite): the reason is logged and the service must not start.</returns>
+    public static async Task<bool> PrepareStoreAsync(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<StoreOptions>>().Value;
         await using var db = await app.Services.GetRequiredService<IDbContextFactory<OrchestratorDb>>().CreateDbContextAsync();
@@ -57,7 +58,17 @@ internal static class StoreSetup
         {
             if (Path.GetDirectoryName(Path.GetFullPath(file)) is { } folder)
                 Directory.CreateDirectory(folder);
-            app.Services.GetRequiredService<SqliteNodeLock>().Take(file);
+            try
+            {
+                app.Services.GetRequiredService<SqliteNodeLock>().Take(file);
+            }
+            catch (StoreTakenException taken)
+            {
+                // Straight to stderr too: the service exits now, before the asynchronous log sink would flush.
+                app.Logger.LogCritical("{Reason}", taken.Message);
+                await Console.Error.WriteLineAsync(taken.Message);
+                return false;
+            }
         }
         if (options.MigrateOnStart)
             await db.Database.MigrateAsync();
@@ -67,6 +78,7 @@ internal static class StoreSetup
                 "or set Orchestrator:Store:MigrateOnStart=true.");
         if (db.Database.IsSqlite())
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
+        return true;
     }
 }
 
@@ -78,6 +90,9 @@ internal sealed class StoreFactory<T>(IDbContextFactory<T> inner) : IDbContextFa
     public async Task<OrchestratorDb> CreateDbContextAsync(CancellationToken cancellationToken = default) =>
         await inner.CreateDbContextAsync(cancellationToken);
 }
+
+/// <summary>The SQLite store is held by another running node.</summary>
+internal sealed class StoreTakenException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>
 /// SQLite is one node only: the first process takes an exclusive lock on a file beside the database and holds it
@@ -99,7 +114,7 @@ internal sealed class SqliteNodeLock : IDisposable
         }
         catch (IOException error)
         {
-            throw new InvalidOperationException(
+            throw new StoreTakenException(
                 $"Another Orchestrator node is running on the SQLite store {Path.GetFullPath(databaseFile)} (lock {path} is held). " +
                 "SQLite is one node only: to run several nodes, share one PostgreSQL store " +
                 "(Orchestrator:Store:Provider=Postgres with an Npgsql connection string in ConnectionStrings:Orchestrator).", error);

@@ -276,9 +276,7 @@ public sealed class MultiNodeTests
         Console.WriteLine($"[multi-node] quarantine seen on node-b after {quarantined.TotalMilliseconds:0} ms, release after {released.TotalMilliseconds:0} ms");
     }
 
-    [SkippableFact(Skip = "Fails: two nodes starting at once on an empty store race in SnapshotSetup.RecordSnapshotsAsync " +
-        "(src/Orchestrator/Replay/Snapshot.cs): both read the snapshot hashes as unknown, both insert them, and the second dies " +
-        "at start-up with 23505 duplicate key PK_Snapshots. Owned by the Replay refactoring; unskip once it inserts ON CONFLICT DO NOTHING.")]
+    [SkippableFact]
     public async Task Nodes_started_at_once_on_an_empty_store_all_start()
     {
         await using var cluster = await MultiNode.CreateAsync();
@@ -297,8 +295,12 @@ public sealed class MultiNodeTests
         var folder = Directory.CreateTempSubdirectory("orchestrator-sqlite-nodes-").FullName;
         try
         {
-            await using var first = new ServiceProcess(folder, new Dictionary<string, string> { ["Orchestrator:Node:Id"] = "first" });
-            await using var second = new ServiceProcess(folder, new Dictionary<string, string> { ["Orchestrator:Node:Id"] = "second" });
+            // SQLite whatever store the rest of the suite runs on.
+            var sqlite = $"Data Source={Path.Combine(folder, "orchestrator.db")}";
+            await using var first = new ServiceProcess(folder, new Dictionary<string, string>
+                { ["Orchestrator:Node:Id"] = "first", ["Orchestrator:Store:Provider"] = "Sqlite", ["ConnectionStrings:Orchestrator"] = sqlite });
+            await using var second = new ServiceProcess(folder, new Dictionary<string, string>
+                { ["Orchestrator:Node:Id"] = "second", ["Orchestrator:Store:Provider"] = "Sqlite", ["ConnectionStrings:Orchestrator"] = sqlite });
             await first.StartAsync();
 
             var start = () => second.StartAsync();
