@@ -72,6 +72,14 @@ internal sealed class JobExecution(
                 if (claimed.IsCompletedSuccessfully && !claimed.Result)
                     ((RunHandle)state!).LoseLease();
             }, handle, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            // A job that waited in this lane longer than a poll may meanwhile have been taken from the store by an idle
+            // node: then its run here must not even call a model, so it waits for its claim. A fresh job keeps the
+            // fast path (no node takes a job younger than a poll), its claim landing while it already runs.
+            if (!job.LeasedHere && now - job.CreatedAt >= nodeOptions.Value.PollInterval / 2 && !await claim)
+            {
+                log.LogDebug("Job {JobId} was taken by another node while it waited here", job.Id);
+                return;
+            }
             var tags = TagsOf(job);
             telemetry.QueueWait.Record(job.QueueMs.Value, tags);
             telemetry.Latency(job.Tenant, job.Principal, "queueMs", job.QueueMs.Value);

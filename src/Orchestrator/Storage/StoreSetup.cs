@@ -12,6 +12,9 @@ internal static class StoreSetup
     public const string ConnectionName = "Orchestrator";
     public const string DefaultConnection = "Data Source=orchestrator.db";
 
+    /// <summary>The advisory lock nodes take while they migrate a PostgreSQL store (any constant nothing else uses).</summary>
+    const long MigrationLock = 0x4f52_4348_4d49_4752;
+
     public static WebApplicationBuilder AddStore(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -71,7 +74,26 @@ internal static class StoreSetup
             }
         }
         if (options.MigrateOnStart)
-            await db.Database.MigrateAsync();
+        {
+            if (db.Database.IsNpgsql())
+            {
+                // Nodes starting together on an empty database would race to create EF's history table (EF's own
+                // migration lock is taken only after it): one session-level advisory lock makes them migrate in turn.
+                await db.Database.OpenConnectionAsync();
+                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_lock({MigrationLock})");
+                try
+                {
+                    await db.Database.MigrateAsync();
+                }
+                finally
+                {
+                    await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_unlock({MigrationLock})");
+                    await db.Database.CloseConnectionAsync();
+                }
+            }
+            else
+                await db.Database.MigrateAsync();
+        }
         else if ((await db.Database.GetPendingMigrationsAsync()).Any())
             throw new InvalidOperationException(
                 "The store's schema is behind this version: apply the migrations (dotnet ef database update) " +

@@ -18,8 +18,7 @@ public sealed class CrashResumeTests : IAsyncLifetime
 {
     const int AppendJobs = 8;
     /// <summary>How long the HTTP target takes to answer: long enough for a kill to land while the fetch runs.</summary>
-    // Long enough that both effects are seen running at once even on a loaded 2-core machine.
-    static readonly TimeSpan SlowAnswer = TimeSpan.FromSeconds(4);
+    static readonly TimeSpan SlowAnswer = TimeSpan.FromSeconds(1.5);
 
     const int LinesPerJob = 6; // six appends and the answer: seven model turns, within agent/run's maxSteps of 8
 
@@ -73,7 +72,7 @@ public sealed class CrashResumeTests : IAsyncLifetime
         using var client = service.Client();
 
         var fetch = await Submit(client, Script([$$"""http_fetch {"url":"{{_slowUrl}}"}""", """fs_write {"path":"fetched.txt","content":"done"}"""]));
-        var process = await Submit(client, Script(["""process_run {"argv":["sleep","6"]}"""]));
+        var process = await Submit(client, Script(["""process_run {"argv":["sleep","3"]}"""]));
         var appends = new List<string>();
         for (var job = 0; job < AppendJobs; job++)
         {
