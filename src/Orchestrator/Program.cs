@@ -50,7 +50,6 @@ app.UseMiddleware<BodyLimits>();
 app.MapHealth();
 app.MapActing().RequireAuthorization().WithBodyLimit(app.Configuration);
 app.MapJobs().RequireAuthorization();
-app.MapNodes();
 app.MapAudit().RequireAuthorization();
 app.MapGraph().RequireAuthorization();
 app.MapModels().RequireAuthorization();

@@ -4,7 +4,10 @@ using Orchestrator.Tenancy;
 
 namespace Orchestrator.Jobs;
 
-/// <summary><c>GET /v1/diag/telemetry</c>: the service's counters and latency summaries, per tenant and principal.</summary>
+/// <summary>
+/// <c>/v1/diag</c> (operator): <c>telemetry</c>, the service's counters and latency summaries per tenant and principal,
+/// and <c>nodes</c>, the nodes sharing this store (<see cref="NodesApi"/>).
+/// </summary>
 public static class DiagApi
 {
     public static RouteGroupBuilder MapDiag(this IEndpointRouteBuilder app)
@@ -12,6 +15,7 @@ public static class DiagApi
         var diag = app.MapGroup("/v1/diag").WithTags("Diagnostics").RequireAuthorization(TenancySetup.OperatorPolicy);
         diag.MapGet("/telemetry", Telemetry)
             .WithSummary("Counters (accepted, rejected by code, completed, failed by code, retries, SLA breaches) and latency summaries, with the queue's state.");
+        diag.MapNodes();
         return diag;
     }
 

@@ -2,16 +2,14 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Orchestrator.Storage;
-using Orchestrator.Tenancy;
 
 namespace Orchestrator.Jobs;
 
-/// <summary><c>GET /v1/diag/nodes</c>: the nodes sharing this store, as their heartbeat rows tell.</summary>
+/// <summary><c>GET /v1/diag/nodes</c>: the nodes sharing this store, as their heartbeat rows tell; mapped in <see cref="DiagApi"/>'s group.</summary>
 public static class NodesApi
 {
-    public static RouteGroupBuilder MapNodes(this IEndpointRouteBuilder app)
+    internal static RouteGroupBuilder MapNodes(this RouteGroupBuilder diag)
     {
-        var diag = app.MapGroup("/v1/diag").WithTags("Diagnostics").RequireAuthorization(TenancySetup.OperatorPolicy);
         diag.MapGet("/nodes", List)
             .WithSummary("Every node that has run on this store: when it started, its last heartbeat, whether it is alive (a heartbeat within the lease duration) and the jobs it runs.");
         return diag;
