@@ -82,7 +82,10 @@ public sealed class CrashResumeTests : IAsyncLifetime
         }
 
         // 1. During effects: the fetch (read-only) and the process (not idempotent, not reconcilable) are running.
-        await WaitUntil(client, [fetch, process], graphs => graphs.All(g => Nodes(g).Any(n => n.Str("kind") == "effect" && n.Str("status") == "running")));
+        // The fetch node is marked running before its request leaves, so the kill also waits for the slow server to
+        // see the request: only then is the effect really in flight.
+        await WaitUntil(client, [fetch, process], graphs =>
+            graphs.All(g => Nodes(g).Any(n => n.Str("kind") == "effect" && n.Str("status") == "running")) && Volatile.Read(ref _slowCalls) >= 1);
         service.Kill();
 
         // 2. After an effect: once the restarted service has finished a new append, kill it again.
