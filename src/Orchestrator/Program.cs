@@ -51,6 +51,8 @@ app.MapHealth();
 app.MapActing().RequireAuthorization().WithBodyLimit(app.Configuration);
 app.MapJobs().RequireAuthorization();
 app.MapAudit().RequireAuthorization();
+app.MapAdmin();
+app.MapUsage().RequireAuthorization();
 app.MapGraph().RequireAuthorization();
 app.MapModels().RequireAuthorization();
 app.MapReplay().RequireAuthorization();

@@ -12,7 +12,9 @@ internal static class ActingSetup
         builder.Services.AddSingleton<ActValidator>();
         builder.Services.AddSingleton<Admission>();
         // Admission checks after validation, run in their Order (idempotency is Admission's own, at 100).
+        builder.Services.AddSingleton<AdmissionCheck, GovernanceCheck>();
         builder.Services.AddSingleton<AdmissionCheck, CapacityCheck>();
+        builder.Services.AddSingleton<Tenancy.ITenantDocumentCheck, TenantRoutingCheck>();
         return builder;
     }
 

@@ -32,7 +32,8 @@ internal sealed class Admission(
     IOptions<ActingOptions> options,
     IOptions<NodeOptions> nodeOptions,
     IEnumerable<AdmissionCheck> checks,
-    AuditTrail audit)
+    AuditTrail audit,
+    TenantDirectory tenants)
 {
     AdmissionCheck[]? _checks;
 
@@ -46,6 +47,7 @@ internal sealed class Admission(
         {
             var code = check.Errors is not null ? Problems.ValidationFailed : Problems.CapabilityDenied;
             Reject(caller, code);
+            writer.Count(caller.Tenant, caller.Principal, CounterKinds.RejectedPrefix + code, Ledger.Day(time.GetUtcNow().UtcDateTime));
             if (check.CapabilityDenied is not null)
                 await audit.RecordAsync(caller, "act.refused", "act", allowed: false, check.CapabilityDenied, details: new { code });
             return check.Errors is not null
@@ -63,14 +65,10 @@ internal sealed class Admission(
             for (var j = i - 1; j >= 0; j--)
                 ordered[j].Undo(admitting);
             if (answer.RefusedWith is { } refused)
-            {
-                Reject(caller, refused);
-                // Governance refusals are on record before they are answered; a full queue is load, not a decision about the caller.
-                if (refused != Problems.QueueFull)
-                    await audit.RecordAsync(caller, "act.refused", "act", allowed: false, answer.Problem?.ProblemDetails.Detail, details: new { code = refused });
-            }
+                await RefusedAsync(caller, answer, refused);
             return answer;
         }
+        act = admitting.Act;
 
         var now = time.GetUtcNow().UtcDateTime;
         var job = new Job
@@ -94,19 +92,40 @@ internal sealed class Admission(
         };
 
         job.Admitted = act.Request;
+        if (admitting.Hold is { } hold)
+        {
+            hold.JobId = job.Id;
+            job.HeldTokens = hold.Tokens;
+            job.HeldMicros = hold.Micros;
+        }
 
         // From here the worker owns the Job instance: the view is taken before it is queued.
         var view = JobView.From(job, now);
         var watch = act.Sync ? completions.Watch(job.Id) : null;
-        var committed = writer.WriteAsync(JobWrites.Admit(job));
+        var governed = admitting.Takes.Count > 0 || admitting.Hold is not null ? new AdmitWithTakes(job.Snapshot(), admitting.Takes, admitting.Hold) : null;
+        var committed = writer.WriteAsync(governed ?? JobWrites.Admit(job));
         // Queued before the row commits, so the run overlaps the commit: the writer applies writes in order and
-        // the worker's claim is guarded on the row, so a job whose row never lands is never claimed.
-        queue.Enqueue(new QueuedJob(job));
-        if (!await committed)
+        // the worker's claim is guarded on the row, so a job whose row never lands is never claimed. A job that takes
+        // from the tenant's limits is queued only once they passed: a refused request must not even reach a model.
+        if (governed is null)
+            queue.Enqueue(new QueuedJob(job));
+        var admitted = await committed;
+        if (admitted && governed is not null)
+            queue.Enqueue(new QueuedJob(job));
+        if (!admitted)
         {
-            // Another request with the same idempotency key committed first: answer with its job.
             if (watch is not null)
                 completions.Forget(job.Id, watch);
+            if (governed?.RefusedBy is { } take)
+            {
+                queue.Unreserve();
+                var refusal = GovernanceCheck.Refusal(take, now, tenants.Find(caller.Tenant));
+                await RefusedAsync(caller, refusal, refusal.RefusedWith!, take);
+                return refusal;
+            }
+            // Another request with the same idempotency key committed first: answer with its job.
+            if (governed is not null)
+                queue.Unreserve();
             var winner = await queries.FindByIdempotencyKeyAsync(caller.Tenant, act.IdempotencyKey!, CancellationToken.None);
             return winner is null
                 ? ActAnswer.Refused(Problems.For(Problems.Conflict, "The job could not be stored; retry."))
@@ -178,6 +197,17 @@ internal sealed class Admission(
 
     static KeyValuePair<string, object?>[] JobFields(string jobId, string traceId) =>
         [new("jobId", jobId), new("traceId", traceId)];
+
+    /// <summary>Counts a refusal; governance refusals are on record before they are answered (a full queue is load, not a decision about the caller).</summary>
+    async Task RefusedAsync(Caller caller, ActAnswer answer, string code, CounterTake? take = null)
+    {
+        Reject(caller, code);
+        if (code == Problems.QueueFull)
+            return;
+        writer.Count(caller.Tenant, caller.Principal, CounterKinds.RejectedPrefix + code, Ledger.Day(time.GetUtcNow().UtcDateTime));
+        await audit.RecordAsync(caller, "act.refused", "act", allowed: false, answer.Problem?.ProblemDetails.Detail,
+            details: take is null ? new { code } : new { code, scope = take.ScopeName, limit = take.Limit, kind = take.Kind });
+    }
 
     void Reject(Caller caller, string code)
     {

@@ -4,8 +4,21 @@ using Orchestrator.Tenancy;
 
 namespace Orchestrator.Acting;
 
-/// <summary>A validated act on its way in: the request as admitted and who sent it.</summary>
-internal sealed record Admitting(AdmittedAct Act, Caller Caller);
+/// <summary>
+/// A validated act on its way in: the request as admitted (a check may clamp it), who sent it, and what the checks ask
+/// the job's admission to take from the tenant's counters in its own transaction.
+/// </summary>
+internal sealed class Admitting(AdmittedAct act, Caller caller)
+{
+    public AdmittedAct Act { get; set; } = act;
+    public Caller Caller { get; } = caller;
+
+    /// <summary>Takes from counter rows (requests per minute, budget holds), committed with the job or not at all.</summary>
+    public IReadOnlyList<Tenancy.CounterTake> Takes { get; set; } = [];
+
+    /// <summary>The job's budget hold, stored with it and settled when it ends.</summary>
+    public Tenancy.BudgetHold? Hold { get; set; }
+}
 
 /// <summary>
 /// One small step of admission after validation, in the order of <see cref="Order"/>: it passes (null) or answers the

@@ -11,7 +11,16 @@ internal static class GatewaySetup
     {
         var services = builder.Services;
         services.AddJson(GatewayJson.Default);
-        services.AddOptions<ModelOptions>().Bind(builder.Configuration.GetSection("Orchestrator")).ValidateOnStart();
+        services.AddOptions<ModelOptions>().Bind(builder.Configuration.GetSection("Orchestrator")).ValidateOnStart()
+            .PostConfigure(options =>
+            {
+                for (var i = 0; i < options.Models.Count; i++)
+                {
+                    var entry = builder.Configuration.GetSection($"Orchestrator:Models:{i}");
+                    options.Models[i].Priced = options.Models[i].IsSimulated ||
+                        (entry.GetSection(nameof(ModelEntry.CostPer1kInputUsd)).Value is not null && entry.GetSection(nameof(ModelEntry.CostPer1kOutputUsd)).Value is not null);
+                }
+            });
         services.AddSingleton<IValidateOptions<ModelOptions>, ModelOptionsValidator>();
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateDataAnnotations().ValidateOnStart()
             .Validate(o => RoutingStrategies.IsKnown(o.DefaultStrategy),

@@ -9,7 +9,8 @@ public sealed record ModelCall(
     IList<ChatMessage> Messages,
     IList<AITool>? Tools,
     RoutingRequest Routing,
-    long Seed);
+    long Seed,
+    int? MaxOutputTokens = null);
 
 /// <summary>What the caller cares about when a model is picked.</summary>
 public sealed record RoutingRequest(

@@ -207,6 +207,7 @@ internal sealed class ModelGateway(
         Tools = call.Tools,
         Seed = call.Seed,
         AllowMultipleToolCalls = true,
+        MaxOutputTokens = call.MaxOutputTokens,
     };
 
     long Elapsed(long started) => (long)time.GetElapsedTime(started).TotalMilliseconds;

@@ -24,6 +24,13 @@ public sealed class ModelEntry
     public decimal CostPer1kInputUsd { get; set; }
     public decimal CostPer1kOutputUsd { get; set; }
 
+    /// <summary>
+    /// Whether what a call costs is known: both prices configured (0 is a price), or a simulated model (free). A cost
+    /// budget never lets a request reach a model whose price is not known: it could not be metered. Set from the
+    /// configuration's keys (the binder cannot tell a price left out from a price of 0).
+    /// </summary>
+    public bool Priced { get; internal set; }
+
     /// <summary>Relative answer quality, 0..1, used by <c>quality-first</c>.</summary>
     public double Quality { get; set; } = 0.5;
 
@@ -72,6 +79,7 @@ public sealed class ModelOptions
         Provider = ModelProviders.Simulated,
         Quality = 0.5,
         Tags = ["simulated"],
+        Priced = true,
     };
 }
 

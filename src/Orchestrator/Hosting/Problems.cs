@@ -17,6 +17,8 @@ public static class Problems
     public const string PayloadTooLarge = "payload_too_large";
     public const string QueueFull = "queue_full";
     public const string RateLimited = "rate_limited";
+    public const string QuotaExceeded = "quota_exceeded";
+    public const string BudgetExceeded = "budget_exceeded";
     public const string DeadlineExceeded = "deadline_exceeded";
     public const string ModelUnavailable = "model_unavailable";
     public const string CapabilityDenied = "capability_denied";
@@ -45,8 +47,8 @@ public static class Problems
         [UnsupportedMediaType] = (415, "The request body must be application/json."),
         [QueueFull] = (429, "The queue is full."),
         [RateLimited] = (429, "Too many requests."),
-        ["quota_exceeded"] = (429, "The tenant's quota is used up."),
-        ["budget_exceeded"] = (429, "The tenant's budget is used up."),
+        [QuotaExceeded] = (429, "The tenant's token quota is used up."),
+        [BudgetExceeded] = (429, "The tenant's cost budget is used up."),
         [DeadlineExceeded] = (504, "The job did not finish before its deadline."),
         [ModelUnavailable] = (503, "No model is available to serve this."),
         [ModelFailed] = (502, "The model call failed."),

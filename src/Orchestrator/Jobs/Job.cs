@@ -58,6 +58,20 @@ public sealed class Job : ILeased
     public long? RunMs { get; set; }
     public bool Breached { get; set; }
 
+    /// <summary>What the job holds of its tenant's daily budgets until it ends (its worst case); null when no budget applied.</summary>
+    public long? HeldTokens { get; set; }
+
+    /// <summary>The held cost in micro-USD.</summary>
+    public long? HeldMicros { get; set; }
+
+    /// <summary>What the job's model calls used, once it ended (usage and budgets).</summary>
+    public long? InputTokens { get; set; }
+
+    public long? OutputTokens { get; set; }
+
+    /// <summary>What the job's model calls cost, in micro-USD.</summary>
+    public long? CostMicros { get; set; }
+
     /// <summary>The admitted request while the admitting process still holds it (not stored; <see cref="Request"/> is).</summary>
     public Workflow.ActRequest? Admitted { get; set; }
 

@@ -141,7 +141,7 @@ internal sealed class JobExecution(
             if (outcome.Status != JobStatus.Completed && run.Graph is { } graph)
                 foreach (var write in graph.Close(outcome.ErrorCode ?? WireNames.Of(outcome.Status), outcome.ErrorMessage ?? "", Now))
                     _ = run.WriteAsync(write);
-            _ = EndAsync(job, outcome);
+            _ = EndAsync(job, outcome, run.Graph?.Spent());
         }
         finally
         {
@@ -182,11 +182,11 @@ internal sealed class JobExecution(
         }
     }
 
-    async Task EndAsync(Job job, JobOutcome outcome)
+    async Task EndAsync(Job job, JobOutcome outcome, Gateway.TokenUsage? spent)
     {
         try
         {
-            await FinishAsync(job, JobStatus.Running, outcome);
+            await FinishAsync(job, JobStatus.Running, outcome, spent);
         }
         catch (Exception error)
         {
@@ -236,7 +236,7 @@ internal sealed class JobExecution(
         }
     }
 
-    async Task<bool> FinishAsync(Job job, JobStatus expected, JobOutcome outcome)
+    async Task<bool> FinishAsync(Job job, JobStatus expected, JobOutcome outcome, Gateway.TokenUsage? spent = null)
     {
         var now = Now;
         job.Status = outcome.Status;
@@ -250,7 +250,15 @@ internal sealed class JobExecution(
             job.Routing = JsonSerializer.Serialize(routing, WorkflowJson.Default.IReadOnlyListNodeRouting);
         job.NextAttemptAt = null;
         job.Breached = now > job.DeadlineAt || outcome.ErrorCode == Problems.DeadlineExceeded;
+        // What the model calls used: the answer's own count, or (a job cut short) what its succeeded model nodes recorded.
+        var usage = outcome.Output?.Usage ?? spent ?? Gateway.TokenUsage.None;
+        job.InputTokens = usage.InputTokens;
+        job.OutputTokens = usage.OutputTokens;
+        job.CostMicros = Tenancy.Ledger.MicrosUp(usage.CostUsd);
         var write = expected == JobStatus.Running && job.Owner == node.Id ? JobWrites.End(job) : JobWrites.Finish(job, expected);
+        // A job that holds budget settles in the same transaction as its end: the actual usage is spent, the rest released.
+        if (job.HeldTokens is not null)
+            write = Tenancy.SettledEnd.Of(write, job.Id, usage.InputTokens + usage.OutputTokens, usage.CostUsd);
         if (!await writer.WriteAsync(write))
         {
             log.LogWarning("Job {JobId} was no longer {Status} when it ended as {Outcome}", job.Id, expected, outcome.Status);

@@ -32,6 +32,9 @@ public sealed record JobView(
     JobLinks Links,
     IReadOnlyList<NodeRouting>? Routing)
 {
+    /// <summary>What the job reserved of its tenant's daily budgets at admission (its worst case); null when no budget applied.</summary>
+    public JobBudget? Budget { get; init; }
+
     public static JobView From(Job job, DateTime now)
     {
         var started = job.StartedAt;
@@ -48,9 +51,17 @@ public sealed record JobView(
             job.ErrorCode is null ? null : new JobError(job.ErrorCode, job.ErrorMessage ?? job.ErrorCode),
             new JobSla(job.DeadlineMs, queueMs, runMs, breached),
             JobLinks.For(job.Id, job.TraceId),
-            job.Routing is null ? null : JsonSerializer.Deserialize(job.Routing, WorkflowJson.Default.IReadOnlyListNodeRouting));
+            job.Routing is null ? null : JsonSerializer.Deserialize(job.Routing, WorkflowJson.Default.IReadOnlyListNodeRouting))
+        {
+            Budget = job.HeldTokens is { } tokens
+                ? new JobBudget(tokens, (job.HeldMicros ?? 0) / (decimal)Tenancy.Ledger.MicrosPerUsd, job.IsTerminal)
+                : null,
+        };
     }
 }
+
+/// <summary>The budget hold of a job: reserved at admission, settled with the actual usage when it ends.</summary>
+public sealed record JobBudget(long ReservedTokens, decimal ReservedCostUsd, bool Settled);
 
 /// <summary>What a completed job produced.</summary>
 public sealed record JobOutput(string Text, string? Model, TokenUsage Usage, IReadOnlyList<string>? Path = null);

@@ -39,7 +39,7 @@ internal static class JobWrites
     [
         nameof(Job.Status), nameof(Job.CompletedAt), nameof(Job.QueueMs), nameof(Job.RunMs), nameof(Job.Breached),
         nameof(Job.Output), nameof(Job.Routing), nameof(Job.ErrorCode), nameof(Job.ErrorMessage), nameof(Job.NextAttemptAt),
-        nameof(Job.CurrentNode), nameof(Job.LeaseUntil),
+        nameof(Job.CurrentNode), nameof(Job.LeaseUntil), nameof(Job.InputTokens), nameof(Job.OutputTokens), nameof(Job.CostMicros),
     ];
 
     /// <summary>Flags a running job for cancel, from any node; its owner sees the flag within the propagation interval.</summary>

@@ -16,6 +16,7 @@ namespace Orchestrator.Jobs;
 [JsonSerializable(typeof(ServiceNodeList))]
 [JsonSerializable(typeof(TelemetryView))]
 [JsonSerializable(typeof(GraphView))]
+[JsonSerializable(typeof(TenantUsage))]
 internal sealed partial class JobsJson : JsonSerializerContext
 {
 }

@@ -64,18 +64,21 @@ internal sealed class ApiKeyAuthentication(
     }
 }
 
-/// <summary>The configured keys, indexed once at start-up.</summary>
-internal sealed class ApiKeyDirectory(IOptions<ApiKeyOptions> options)
+/// <summary>The configured keys, indexed once at start-up, then the keys managed through the API.</summary>
+internal sealed class ApiKeyDirectory(IOptions<ApiKeyOptions> options, ManagedKeys managed)
 {
     readonly FrozenDictionary<string, AuthenticationTicket> _tickets = options.Value.ApiKeys.ToFrozenDictionary(
         entry => entry.Key,
-        entry =>
-        {
-            var roles = entry.Roles.Count == 0 ? [Roles.User] : entry.Roles.Distinct().ToList();
-            var caller = new Caller(entry.Tenant, entry.Principal, roles.Contains(Roles.Operator)) { Roles = roles };
-            return new AuthenticationTicket(new ClaimsPrincipal(new CallerIdentity(caller, roles)), ApiKeyAuthentication.SchemeName);
-        },
+        entry => TicketFor(entry.Tenant, entry.Principal, entry.Roles),
         StringComparer.Ordinal);
 
-    public AuthenticationTicket? Find(string key) => _tickets.GetValueOrDefault(key);
+    public AuthenticationTicket? Find(string key) => _tickets.GetValueOrDefault(key) ?? managed.Find(key);
+
+    /// <summary>The authenticated principal of a key; each key's is built once and shared by its requests.</summary>
+    internal static AuthenticationTicket TicketFor(string tenant, string principal, IReadOnlyList<string> keyRoles)
+    {
+        var roles = keyRoles.Count == 0 ? [Roles.User] : keyRoles.Distinct().ToList();
+        var caller = new Caller(tenant, principal, roles.Contains(Roles.Operator)) { Roles = roles };
+        return new AuthenticationTicket(new ClaimsPrincipal(new CallerIdentity(caller, roles)), ApiKeyAuthentication.SchemeName);
+    }
 }

@@ -11,6 +11,11 @@ namespace Orchestrator.Tenancy;
     NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(AuditPage))]
 [JsonSerializable(typeof(AuditVerification))]
+[JsonSerializable(typeof(TenantDocument))]
+[JsonSerializable(typeof(TenantPage))]
+[JsonSerializable(typeof(KeyRequest))]
+[JsonSerializable(typeof(CreatedKey))]
+[JsonSerializable(typeof(KeyPage))]
 internal sealed partial class TenancyJson : JsonSerializerContext
 {
 }

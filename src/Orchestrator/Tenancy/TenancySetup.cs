@@ -13,6 +13,11 @@ internal static class TenancySetup
         builder.Services.AddOptions<ApiKeyOptions>().Bind(builder.Configuration.GetSection("Orchestrator")).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ApiKeyOptions>, ApiKeyOptionsValidator>();
         builder.Services.AddSingleton<ApiKeyDirectory>();
+        builder.Services.AddOptions<TenancyOptions>().BindConfiguration("Orchestrator:Tenancy").ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<TenancyOptions>, TenancyOptionsValidator>();
+        builder.Services.AddSingleton<TenantDirectory>();
+        builder.Services.AddSingleton<ManagedKeys>();
+        builder.Services.AddHostedService<TenancyRefresh>();
         builder.Services.AddJson(TenancyJson.Default);
         builder.Services.AddSingleton<AuditTrail>();
         builder.Services.AddSingleton<AuditVerifier>();
@@ -26,6 +31,18 @@ internal static class TenancySetup
                 .RequireAuthenticatedUser()
                 .RequireRole(Roles.Operator));
         return builder;
+    }
+
+    /// <summary>Bad defaults stop start-up naming the key, as a bad PUT would be refused.</summary>
+    sealed class TenancyOptionsValidator : IValidateOptions<TenancyOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, TenancyOptions options)
+        {
+            var errors = TenantDocumentRules.Check("defaults", options.Defaults.For("defaults"), []);
+            return errors.Count == 0
+                ? ValidateOptionsResult.Success
+                : ValidateOptionsResult.Fail(errors.Select(e => $"Orchestrator:Tenancy:Defaults ({e.Key}): {string.Join(" ", e.Value)}"));
+        }
     }
 
     /// <summary>A service without keys answers every <c>/v1</c> call 401: say so once at start, where an operator looks.</summary>

@@ -25,6 +25,12 @@ public sealed record IntentPolicy
     /// <summary>Most model turns an agent loop takes before it stops.</summary>
     public int MaxSteps { get; set; } = 8;
 
+    /// <summary>
+    /// Most tokens one model call may answer with, passed to the provider as its output limit. It bounds what a request
+    /// can cost, so a budget reserves it for every call the intent may make.
+    /// </summary>
+    public int MaxOutputTokens { get; set; } = 4096;
+
     public required IReadOnlyList<PolicyNode> Nodes { get; set; }
 
     /// <summary>SHA-256 of the file's text, so a replay can tell which exact policy ran.</summary>

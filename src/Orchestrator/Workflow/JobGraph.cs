@@ -32,6 +32,12 @@ internal sealed class JobGraph(string jobId, List<JobNode> nodes)
 
     public string? LastId => nodes.Count == 0 ? null : nodes[^1].NodeId;
 
+    /// <summary>What the model calls that succeeded so far cost: a job that ends early (canceled, past its deadline) still pays for them.</summary>
+    public Gateway.TokenUsage Spent() => nodes
+        .Where(n => n is { Kind: NodeKinds.Model, Status: NodeStatus.Succeeded, Output: not null })
+        .Select(n => System.Text.Json.JsonSerializer.Deserialize(n.Output!, WorkflowJson.Default.ModelCheckpoint)?.Usage ?? Gateway.TokenUsage.None)
+        .Aggregate(Gateway.TokenUsage.None, (sum, usage) => sum.Add(usage));
+
     /// <summary>
     /// The job ended without completing and will not run again: a node it never reached becomes <c>skipped</c>, a node
     /// cut off while running (a cancel, the deadline) <c>failed</c> with the job's code. Returns the writes, each

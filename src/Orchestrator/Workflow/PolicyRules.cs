@@ -17,6 +17,8 @@ public static class PolicyRules
             problems.Add("'deadlineMs' must be positive.");
         if (policy.MaxSteps is < 1 or > MaxSteps)
             problems.Add($"'maxSteps' must be between 1 and {MaxSteps}.");
+        if (policy.MaxOutputTokens is < 1 or > 1_000_000)
+            problems.Add("'maxOutputTokens' must be between 1 and 1000000.");
         if (policy.Routing.Strategy is not null && !RoutingStrategies.IsKnown(policy.Routing.Strategy))
             problems.Add($"'routing.strategy' is '{policy.Routing.Strategy}'; it must be one of {string.Join(", ", RoutingStrategies.All)}.");
         foreach (var capability in policy.Capabilities)

@@ -32,7 +32,7 @@ internal sealed class ModelNode : NodeHandler<ModelStep, ModelCheckpoint>
         try
         {
             var tools = step.Offered is null ? null : live.Effects.Declarations(step.Offered);
-            var reply = await live.Gateway.CompleteAsync(new ModelCall(run.TraceId, step.NodeId, step.Messages, tools, routing, seed), cancellationToken);
+            var reply = await live.Gateway.CompleteAsync(new ModelCall(run.TraceId, step.NodeId, step.Messages, tools, routing, seed, live.Policy.MaxOutputTokens), cancellationToken);
             var checkpoint = ModelCheckpoint.Of(reply);
             live.End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, WorkflowJson.Default.ModelCheckpoint));
             return live.Modeled(step.NodeId, checkpoint);
