@@ -24,6 +24,7 @@ internal sealed class JobExecution(
     TimeProvider time,
     OrchestratorTelemetry telemetry,
     IServiceScopeFactory scopes,
+    JobSlots slots,
     ILogger<JobExecution> log)
 {
     DateTime Now => time.GetUtcNow().UtcDateTime;
@@ -45,6 +46,10 @@ internal sealed class JobExecution(
 
         // A job this node leased from the store already carries its epoch; one admitted here is claimed at the next.
         var knownEpoch = job.Epoch;
+        // Under a maxConcurrentJobs limit the start takes a slot, counted in the store on all nodes; the job as it was
+        // waits for a slot if none is free.
+        var limits = slots.LimitsOf(job);
+        var waiting = limits is null ? null : job.Snapshot();
         var epoch = job.LeasedHere ? knownEpoch : knownEpoch + 1;
         // Registered before the claim, so a cancel that races the claim still reaches this run.
         var handle = running.Start(job.Id, epoch, stopping);
@@ -65,7 +70,9 @@ internal sealed class JobExecution(
             // claim lands before anything the run writes, and the run awaits it before any side effect and
             // before it ends. If it lost (a cancel or another node got there first), the run is stopped and
             // writes nothing more.
-            var claim = writer.WriteAsync(JobWrites.Start(job, expected, knownEpoch));
+            var start = JobWrites.Start(job, expected, knownEpoch);
+            var slotted = limits is { } max ? new SlotStart(start, job.Snapshot(), now, max.Tenant, max.Principal) : null;
+            var claim = writer.WriteAsync(slotted ?? start);
             handle.Claim = claim;
             _ = claim.ContinueWith(static (claimed, state) =>
             {
@@ -75,8 +82,14 @@ internal sealed class JobExecution(
             // A job that waited in this lane longer than a poll may meanwhile have been taken from the store by an idle
             // node: then its run here must not even call a model, so it waits for its claim. A fresh job keeps the
             // fast path (no node takes a job younger than a poll), its claim landing while it already runs.
-            if (!job.LeasedHere && now - job.CreatedAt >= nodeOptions.Value.PollInterval / 2 && !await claim)
+            if ((slotted is not null || (!job.LeasedHere && now - job.CreatedAt >= nodeOptions.Value.PollInterval / 2)) && !await claim)
             {
+                if (slotted is { NoSlot: true })
+                {
+                    log.LogDebug("Job {JobId} waits for a slot: its tenant runs as many jobs as it may", job.Id);
+                    slots.Wait(waiting!);
+                    return;
+                }
                 log.LogDebug("Job {JobId} was taken by another node while it waited here", job.Id);
                 return;
             }
@@ -171,6 +184,7 @@ internal sealed class JobExecution(
                 LostLease(job);
                 return;
             }
+            slots.Freed(job.Tenant);
             telemetry.Retries.Add(1, TagsOf(job));
             telemetry.Count(job.Tenant, job.Principal, "jobs.retries");
             log.LogInformation("Job {JobId} failed {Code} (transient); attempt {Attempt} is due at {Due:O}", job.Id, outcome.ErrorCode, job.Attempts + 1, due);
@@ -293,6 +307,8 @@ internal sealed class JobExecution(
             telemetry.Count(job.Tenant, job.Principal, "sla.breaches");
         }
         completions.Publish(job);
+        if (job.StartedAt is not null)
+            slots.Freed(job.Tenant);
         return true;
     }
 

@@ -13,7 +13,7 @@ namespace Orchestrator.Jobs;
 /// </summary>
 internal sealed class JobQueue
 {
-    readonly ConcurrentQueue<QueuedJob>[] _lanes = [new(), new(), new()];
+    readonly TenantLane[] _lanes = [new(), new(), new()];
     readonly ConcurrentDictionary<string, QueuedJob> _queued = new(StringComparer.Ordinal);
     readonly PriorityQueue<QueuedJob, DateTime> _deadlines = new();
     readonly Lock _deadlineGate = new();
@@ -231,6 +231,55 @@ internal sealed class JobQueue
 }
 
 /// <summary>
+/// One priority lane, fair between tenants: a queue per tenant and a rotation over the tenants that have jobs waiting,
+/// so one tenant's 10,000 queued jobs put another tenant's first job behind at most one job of each tenant.
+/// </summary>
+internal sealed class TenantLane
+{
+    readonly Dictionary<string, Queue<QueuedJob>> _byTenant = new(StringComparer.Ordinal);
+    readonly Queue<string> _turns = new();
+    readonly Lock _gate = new();
+    volatile int _tenants;
+
+    public bool IsEmpty => _tenants == 0;
+
+    public void Enqueue(QueuedJob job)
+    {
+        lock (_gate)
+        {
+            if (!_byTenant.TryGetValue(job.Tenant, out var queue))
+                _byTenant[job.Tenant] = queue = new Queue<QueuedJob>();
+            if (queue.Count == 0)
+            {
+                _turns.Enqueue(job.Tenant);
+                _tenants = _turns.Count;
+            }
+            queue.Enqueue(job);
+        }
+    }
+
+    public bool TryDequeue(out QueuedJob job)
+    {
+        lock (_gate)
+        {
+            if (!_turns.TryDequeue(out var tenant))
+            {
+                job = null!;
+                return false;
+            }
+            var queue = _byTenant[tenant];
+            job = queue.Dequeue();
+            if (queue.Count > 0)
+                _turns.Enqueue(tenant);
+            else
+                _byTenant.Remove(tenant);
+            _tenants = _turns.Count;
+            return true;
+        }
+    }
+}
+
+/// <summary>
 /// A job in a lane. Exactly one of a worker, a cancel or the deadline sweep takes it out, and takes the
 /// job with it: what is left is a small shell, cheap to keep in the deadline heap until its time.
 /// </summary>
@@ -239,6 +288,7 @@ internal sealed class QueuedJob(Job job)
     Job? _job = job;
 
     public string Id { get; } = job.Id;
+    public string Tenant { get; } = job.Tenant;
     public JobPriority Priority { get; } = job.Priority;
     public DateTime DeadlineAt { get; } = job.DeadlineAt;
 

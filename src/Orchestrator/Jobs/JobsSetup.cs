@@ -15,6 +15,8 @@ internal static class JobsSetup
         services.AddSingleton<RunningJobs>();
         services.AddSingleton<JobRetry>();
         services.AddSingleton<JobWakeups>();
+        services.AddSingleton<JobSlots>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobSlots>());
         services.AddSingleton<JobExecution>();
         services.AddSingleton<JobQueries>();
         services.AddSingleton<JobDispatcher>();

@@ -118,4 +118,34 @@ public sealed class GovernanceNodesTests
         using var peterA = a.Client(created.Str("key"));
         (await peterA.GetAsync("/v1/jobs")).StatusCode.Should().Be(HttpStatusCode.Unauthorized, "on the node that revoked it, at once");
     }
+
+    [SkippableFact]
+    public async Task Max_concurrent_jobs_holds_across_two_nodes()
+    {
+        await using var cluster = await MultiNode.CreateAsync();
+        var settings = new Dictionary<string, string>(Settings) { ["Orchestrator:Models:0:LatencyMs"] = "400", ["Orchestrator:Queue:Workers"] = "4" };
+        var a = cluster.Add("node-a", settings);
+        var b = cluster.Add("node-b", settings);
+        await a.StartAsync();
+        await b.StartAsync();
+        using var ops = a.Client(MultiNode.OperatorKey);
+        await Put(ops, "acme", new { limits = new { maxConcurrentJobs = 2 } });
+        await Task.Delay(600); // node-b's propagation interval is 250 ms; see the rate-limit test
+        using var userA = a.Client();
+        using var userB = b.Client();
+
+        var ids = (await Task.WhenAll(Enumerable.Range(0, 8).Select(i => (i % 2 == 0 ? userA : userB).ActAsync(new { input = $"job {i}", mode = "async" }))))
+            .Select(x => x.Body.Str("jobId")).ToList();
+        long most = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            most = Math.Max(most, await cluster.Store.ScalarAsync<long>("SELECT count(*) FROM \"Jobs\" WHERE \"Status\" = 'running'"));
+            if (await cluster.Store.ScalarAsync<long>("SELECT count(*) FROM \"Jobs\" WHERE \"Status\" = 'completed'") == ids.Count)
+                break;
+        }
+        most.Should().BeInRange(1, 2, "two nodes with 4 workers each still run at most the tenant's 2 at once");
+        foreach (var id in ids)
+            (await userA.GetJobAsync(id)).Str("status").Should().Be("completed");
+    }
 }
