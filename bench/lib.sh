@@ -61,7 +61,7 @@ diag() { curl -fs -H "X-Api-Key: $OPKEY" "http://127.0.0.1:$ORCH_PORT/v1/diag/te
 # drain_jobs: until no job is queued or running (wrk leaves jobs behind when it closes its connections; bounded: 60 s)
 drain_jobs() {
   for _ in $(seq 1 600); do
-    [ "$(diag | jq '.queue.held + .queue.running')" = 0 ] && return 0
+    [ "$(diag | jq '.queue.held + .queue.running + (.queue.waitingForSlot // 0)')" = 0 ] && return 0
     sleep 0.1
   done
   echo "  warning: jobs still queued or running after 60 s" >&2; NOTES+=("jobs still queued or running after 60 s of draining")

@@ -20,14 +20,17 @@ public static class DiagApi
     }
 
     static Ok<TelemetryView> Telemetry(
-        string? tenant, string? principal, OrchestratorTelemetry telemetry, JobQueue queue, JobWorkers workers, RunningJobs running,
+        string? tenant, string? principal, OrchestratorTelemetry telemetry, JobQueue queue, JobWorkers workers, RunningJobs running, JobSlots slots,
         Gateway.ModelGateway gateway, Gateway.GatewayTelemetry gatewayTelemetry)
     {
         var (counters, latencies) = telemetry.Read(tenant, principal);
         var (high, normal, low) = queue.Depth;
         return TypedResults.Ok(new TelemetryView(
             tenant, principal,
-            new QueueView(queue.Capacity, queue.Held, new LaneDepth(high, normal, low), Math.Round(queue.DrainPerSecond, 1), workers.Count, running.Count),
+            new QueueView(queue.Capacity, queue.Held, new LaneDepth(high, normal, low), Math.Round(queue.DrainPerSecond, 1), workers.Count, running.Count)
+            {
+                WaitingForSlot = slots.Count,
+            },
             counters, latencies,
             new GatewayView(gatewayTelemetry.CircuitEvents, gateway.Models.Select(Gateway.ModelView.Of).ToList())));
     }
@@ -45,6 +48,10 @@ public sealed record TelemetryView(
 public sealed record GatewayView(long CircuitEvents, IReadOnlyList<Gateway.ModelView> Models);
 
 /// <summary>The node's queue: capacity, jobs held (queued), depth by lane, recent drain rate, workers and running jobs.</summary>
-public sealed record QueueView(int Capacity, int Held, LaneDepth Depth, double DrainPerSecond, int Workers, int Running);
+public sealed record QueueView(int Capacity, int Held, LaneDepth Depth, double DrainPerSecond, int Workers, int Running)
+{
+    /// <summary>Jobs that found every slot of their tenant's <c>maxConcurrentJobs</c> taken and wait for one, outside the lanes.</summary>
+    public int WaitingForSlot { get; init; }
+}
 
 public sealed record LaneDepth(int High, int Normal, int Low);

@@ -17,7 +17,8 @@ internal sealed class ApiKeyAuthentication(
     ILoggerFactory logger,
     UrlEncoder encoder,
     ApiKeyDirectory directory,
-    IProblemDetailsService problems)
+    IProblemDetailsService problems,
+    AuditTrail audit)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -49,9 +50,15 @@ internal sealed class ApiKeyAuthentication(
                 ? $"Send an API key in the {Header} header (or Authorization: Bearer)."
                 : "The API key is not known.");
 
-    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
-        WriteProblemAsync(StatusCodes.Status403Forbidden, Problems.Forbidden,
+    /// <summary>A key without the role an endpoint needs: refused, and on record (who tried what).</summary>
+    protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)
+    {
+        if (Caller.From(Context.User) is { } caller)
+            await audit.RecordAsync(caller, "access.denied", $"{Request.Method} {Request.Path}", allowed: false,
+                "The endpoint needs the 'operator' role.");
+        await WriteProblemAsync(StatusCodes.Status403Forbidden, Problems.Forbidden,
             "This needs the 'operator' role, which this API key does not have.");
+    }
 
     async Task WriteProblemAsync(int status, string code, string detail)
     {

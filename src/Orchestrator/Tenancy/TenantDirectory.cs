@@ -110,10 +110,13 @@ internal sealed class TenantDirectory(
 internal sealed class TenancyRefresh(
     TenantDirectory tenants,
     ManagedKeys keys,
+    StoreWriter writer,
     IOptions<NodeOptions> options,
     TimeProvider time,
     ILogger<TenancyRefresh> log) : BackgroundService
 {
+    DateTime _swept;
+
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         await RefreshAsync(cancellationToken);
@@ -139,10 +142,33 @@ internal sealed class TenancyRefresh(
         {
             await tenants.RefreshAsync(cancellationToken);
             await keys.RefreshAsync(cancellationToken);
+            // Per-minute request counters are of no use once their minute is over: drop those older than an hour, hourly.
+            var now = time.GetUtcNow().UtcDateTime;
+            if (now - _swept >= TimeSpan.FromHours(1))
+            {
+                _swept = now;
+                await writer.WriteAsync(new SweepMinuteCounters(Ledger.Minute(now.AddHours(-1))));
+            }
         }
         catch (Exception error) when (error is not OperationCanceledException)
         {
             log.LogWarning(error, "Reading tenants and API keys from the store failed; trying again at the next interval");
         }
+    }
+}
+
+/// <summary>Deletes request counters of minutes before <paramref name="before"/> (any node may; it is idempotent).</summary>
+internal sealed class SweepMinuteCounters(string before) : StoreWrite
+{
+    public override object? Entity => null;
+
+    public override int Execute(StoreSession session)
+    {
+        var statement = session.Command("counters:sweep", sql =>
+            $"DELETE FROM {sql.Table<UsageCounter>()} WHERE {sql.Column<UsageCounter>(nameof(UsageCounter.Kind))} = '{CounterKinds.Requests}' " +
+            $"AND {sql.Column<UsageCounter>(nameof(UsageCounter.Period))} < {sql.Parameter("before")}",
+            (typeof(UsageCounter), nameof(UsageCounter.Period), "before"));
+        statement.Bind(0, before);
+        return statement.Command.ExecuteNonQuery();
     }
 }
