@@ -27,6 +27,19 @@ public abstract class StoreContractTests
 
     static readonly DateTime Now = new(2026, 12, 1, 12, 0, 0, DateTimeKind.Utc);
 
+    /// <summary>
+    /// Until the app's workers took back what the store held at start: that recovery claims every unfinished job (SQLite
+    /// is one node), so rows a test writes before it ends could be claimed by the app instead of by the test.
+    /// </summary>
+    protected static async Task RecoveredAsync(OrchestratorApp app)
+    {
+        var workers = app.Services.GetRequiredService<JobWorkers>();
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (!workers.Running && DateTime.UtcNow < until)
+            await Task.Delay(10);
+        workers.Running.Should().BeTrue("the app's workers start within 30 s");
+    }
+
     static Job NewJob(string id, string? key = null) => new()
     {
         Id = id, TraceId = id.PadRight(32, '0')[..32], Tenant = "acme", Principal = "alice", Intent = "text/respond",
@@ -181,11 +194,12 @@ public abstract class StoreContractTests
 
 public sealed class SqliteStoreContractTests : StoreContractTests
 {
-    protected override Task<OrchestratorApp> StartAsync()
+    protected override async Task<OrchestratorApp> StartAsync()
     {
         var app = new OrchestratorApp(Quiet);
         _ = app.Server;
-        return Task.FromResult(app);
+        await RecoveredAsync(app);
+        return app;
     }
 }
 
@@ -199,6 +213,7 @@ public sealed class PostgresStoreContractTests : StoreContractTests
         settings["ConnectionStrings:Orchestrator"] = await postgres.NewDatabaseAsync();
         var app = new OrchestratorApp(settings);
         _ = app.Server;
+        await RecoveredAsync(app);
         return app;
     }
 }
