@@ -83,7 +83,10 @@ public sealed partial class PostgresServer
                 $"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'", connection);
             await create.ExecuteNonQueryAsync();
         }
-        return new NpgsqlConnectionStringBuilder(_admin) { Database = name }.ConnectionString;
+        // Each test's database is its own pool in the test process, and a finished test's app leaves its idle connections
+        // in it (Npgsql closes idle ones after 300 s by default): closed after 2 s, so a run's pools never add up to
+        // max_connections ("53300: sorry, too many clients already").
+        return new NpgsqlConnectionStringBuilder(_admin) { Database = name, ConnectionIdleLifetime = 2, ConnectionPruningInterval = 1 }.ConnectionString;
     }
 
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
@@ -243,7 +246,7 @@ public sealed partial class PostgresServer
             fsync = off
             synchronous_commit = off
             full_page_writes = off
-            max_connections = 200
+            max_connections = 300
 
             """);
 
