@@ -2,14 +2,19 @@ using Microsoft.Extensions.AI;
 
 namespace Orchestrator.Gateway;
 
-/// <summary>One model call a workflow node asks the gateway for.</summary>
+/// <summary>
+/// One model call a workflow node asks the gateway for. <paramref name="Options"/> carries what the caller set itself
+/// (temperature, max tokens, stop, response format, end user: <c>/v1/chat/completions</c> passes them on); the gateway
+/// adds the tools and the seed.
+/// </summary>
 public sealed record ModelCall(
     string TraceId,
     string NodeId,
     IList<ChatMessage> Messages,
     IList<AITool>? Tools,
     RoutingRequest Routing,
-    long Seed);
+    long Seed,
+    ChatOptions? Options = null);
 
 /// <summary>What the caller cares about when a model is picked.</summary>
 public sealed record RoutingRequest(

@@ -236,7 +236,34 @@ internal sealed class JobExecution(
         }
     }
 
-    async Task<bool> FinishAsync(Job job, JobStatus expected, JobOutcome outcome)
+    /// <summary>
+    /// Records a job that ran outside the queue, on the request that asked for it (a chat completion): its row, already
+    /// ended, and its nodes, queued to the group-commit writer behind the answer, which does not wait for them. Until they
+    /// commit (a few milliseconds) a crash loses the record, never the answer; doc/api.md says so.
+    /// </summary>
+    public async Task<bool> RecordInlineAsync(Job job, JobOutcome outcome, IReadOnlyList<StoreWrite> nodes)
+    {
+        Close(job, outcome);
+        var row = writer.WriteAsync(JobWrites.Admit(job));
+        var written = nodes.Select(writer.WriteAsync).ToList();
+        try
+        {
+            if (!await row)
+                return false;
+            await Task.WhenAll(written);
+        }
+        catch (Exception error)
+        {
+            log.LogError(error, "Could not record job {JobId}, answered on its request", job.Id);
+            return false;
+        }
+        telemetry.Accepted.Add(1, TagsOf(job));
+        telemetry.Count(job.Tenant, job.Principal, "jobs.accepted");
+        Ended(job, outcome);
+        return true;
+    }
+
+    void Close(Job job, JobOutcome outcome)
     {
         var now = Now;
         job.Status = outcome.Status;
@@ -250,13 +277,24 @@ internal sealed class JobExecution(
             job.Routing = JsonSerializer.Serialize(routing, WorkflowJson.Default.IReadOnlyListNodeRouting);
         job.NextAttemptAt = null;
         job.Breached = now > job.DeadlineAt || outcome.ErrorCode == Problems.DeadlineExceeded;
+    }
+
+    async Task<bool> FinishAsync(Job job, JobStatus expected, JobOutcome outcome)
+    {
+        Close(job, outcome);
         var write = expected == JobStatus.Running && job.Owner == node.Id ? JobWrites.End(job) : JobWrites.Finish(job, expected);
         if (!await writer.WriteAsync(write))
         {
             log.LogWarning("Job {JobId} was no longer {Status} when it ended as {Outcome}", job.Id, expected, outcome.Status);
             return false;
         }
+        Ended(job, outcome);
+        return true;
+    }
 
+    /// <summary>What follows a committed end: the counters, and whoever waits on the job is told.</summary>
+    void Ended(Job job, JobOutcome outcome)
+    {
         var tags = TagsOf(job);
         switch (outcome.Status)
         {
@@ -274,10 +312,10 @@ internal sealed class JobExecution(
                 telemetry.Count(job.Tenant, job.Principal, $"jobs.failed.{outcome.ErrorCode}");
                 break;
         }
-        if (job.StartedAt is not null)
+        if (job.StartedAt is not null && job.RunMs is { } runMs)
         {
-            telemetry.RunTime.Record(job.RunMs.Value, TagsOf(job));
-            telemetry.Latency(job.Tenant, job.Principal, "runMs", job.RunMs.Value);
+            telemetry.RunTime.Record(runMs, TagsOf(job));
+            telemetry.Latency(job.Tenant, job.Principal, "runMs", runMs);
         }
         if (job.Breached)
         {
@@ -285,7 +323,6 @@ internal sealed class JobExecution(
             telemetry.Count(job.Tenant, job.Principal, "sla.breaches");
         }
         completions.Publish(job);
-        return true;
     }
 
     static Activity? StartActivity(Job job)

@@ -31,8 +31,9 @@ internal sealed class ModelNode : NodeHandler<ModelStep, ModelCheckpoint>
         using var activity = telemetry.Start(node, run.Tenant);
         try
         {
-            var tools = step.Offered is null ? null : live.Effects.Declarations(step.Offered);
-            var reply = await live.Gateway.CompleteAsync(new ModelCall(run.TraceId, step.NodeId, step.Messages, tools, routing, seed), cancellationToken);
+            var tools = step.Chat is { } chat ? chat.Tools() : step.Offered is null ? null : live.Effects.Declarations(step.Offered);
+            var reply = await live.Gateway.CompleteAsync(
+                new ModelCall(run.TraceId, step.NodeId, step.Messages, tools, routing, seed, step.Chat?.Settings?.ToOptions()), cancellationToken);
             var checkpoint = ModelCheckpoint.Of(reply);
             live.End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, WorkflowJson.Default.ModelCheckpoint));
             return live.Modeled(step.NodeId, checkpoint);
