@@ -53,24 +53,8 @@ internal sealed class Admission(
                 : ActAnswer.Refused(Problems.For(Problems.CapabilityDenied, check.CapabilityDenied));
         }
 
-        // The ordered checks: each passes or answers; a refusal gives back what the checks before it took.
-        var admitting = new Admitting(act, caller);
-        var ordered = Checks;
-        for (var i = 0; i < ordered.Length; i++)
-        {
-            if (await ordered[i].CheckAsync(admitting, cancellationToken) is not { } answer)
-                continue;
-            for (var j = i - 1; j >= 0; j--)
-                ordered[j].Undo(admitting);
-            if (answer.RefusedWith is { } refused)
-            {
-                Reject(caller, refused);
-                // Governance refusals are on record before they are answered; a full queue is load, not a decision about the caller.
-                if (refused != Problems.QueueFull)
-                    await audit.RecordAsync(caller, "act.refused", "act", allowed: false, answer.Problem?.ProblemDetails.Detail, details: new { code = refused });
-            }
-            return answer;
-        }
+        if (await CheckAsync(new Admitting(act, caller), cancellationToken) is { } refusal)
+            return refusal;
 
         var now = time.GetUtcNow().UtcDateTime;
         var job = new Job
@@ -118,6 +102,32 @@ internal sealed class Admission(
         return watch is null
             ? ActAnswer.Accepted(view)
             : await AwaitAsync(job.Id, job.TraceId, job.DeadlineAt, watch, cancellationToken);
+    }
+
+    /// <summary>
+    /// The ordered checks: each passes or answers; a refusal gives back what the checks before it took. Shared by every
+    /// way in (<c>/v1/act</c>, <c>/v1/chat/completions</c>), so a check added here holds for all of them.
+    /// </summary>
+    public async ValueTask<ActAnswer?> CheckAsync(Admitting admitting, CancellationToken cancellationToken)
+    {
+        var caller = admitting.Caller;
+        var ordered = Checks;
+        for (var i = 0; i < ordered.Length; i++)
+        {
+            if (await ordered[i].CheckAsync(admitting, cancellationToken) is not { } answer)
+                continue;
+            for (var j = i - 1; j >= 0; j--)
+                ordered[j].Undo(admitting);
+            if (answer.RefusedWith is { } refused)
+            {
+                Reject(caller, refused);
+                // Governance refusals are on record before they are answered; a full queue is load, not a decision about the caller.
+                if (refused != Problems.QueueFull)
+                    await audit.RecordAsync(caller, "act.refused", admitting.Resource, allowed: false, answer.Problem?.ProblemDetails.Detail, details: new { code = refused });
+            }
+            return answer;
+        }
+        return null;
     }
 
     async Task<ActAnswer> ReplayAsync(Job original, bool sync, CancellationToken cancellationToken)
@@ -190,7 +200,7 @@ internal sealed class Admission(
     /// without a trace of its own already started a fresh one: the job takes it, and the request log,
     /// the problem and the job share one id. A request inside a caller's trace gets a new one.
     /// </summary>
-    static string TraceIdForNewJob()
+    internal static string TraceIdForNewJob()
     {
         var current = Activity.Current;
         return current is { ParentId: null, HasRemoteParent: false }

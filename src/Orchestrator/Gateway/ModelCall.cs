@@ -24,7 +24,7 @@ public sealed record RoutingRequest(
     ModelRequirements? Requires = null);
 
 /// <summary>A model's answer and how it was chosen.</summary>
-public sealed record ModelReply(ChatMessage Message, string ModelId, TokenUsage Usage, RoutingDecision Decision);
+public sealed record ModelReply(ChatMessage Message, string ModelId, TokenUsage Usage, RoutingDecision Decision, ChatFinishReason? FinishReason = null);
 
 /// <summary>The routing decision recorded on the job: every candidate, its score, and why it was picked or skipped.</summary>
 public sealed record RoutingDecision(

@@ -45,7 +45,7 @@ internal sealed class ModelGateway(
             {
                 var usage = attempts.Aggregate(TokenUsage.None, (sum, a) => sum.Add(a.Usage));
                 return new ModelReply(response.Messages[^1], result.ModelId, usage,
-                    Decision(strategy, result.ModelId, candidates, attempts, hedge));
+                    Decision(strategy, result.ModelId, candidates, attempts, hedge), response.FinishReason);
             }
             telemetry.Fallback(ranked[i].Id);
             i += hedge ? 2 : 1;

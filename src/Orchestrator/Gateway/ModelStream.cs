@@ -98,7 +98,7 @@ internal sealed class ModelStream(CatalogModel model, StreamHead head, TokenUsag
     {
         var response = _updates.ToChatResponse();
         var message = response.Messages.Count > 0 ? response.Messages[^1] : new ChatMessage(ChatRole.Assistant, "");
-        return new ModelReply(message, model.Id, before.Add(ModelGateway.UsageOf(model.Entry, response.Usage)), decision);
+        return new ModelReply(message, model.Id, before.Add(ModelGateway.UsageOf(model.Entry, response.Usage)), decision, response.FinishReason);
     }
 
     /// <summary>Why the answer ended, as the provider said it.</summary>
