@@ -32,6 +32,7 @@ internal sealed class Admission(
     IOptions<ActingOptions> options,
     IOptions<NodeOptions> nodeOptions,
     IEnumerable<AdmissionCheck> checks,
+    JobEvents events,
     AuditTrail audit)
 {
     AdmissionCheck[]? _checks;
@@ -39,7 +40,11 @@ internal sealed class Admission(
     /// <summary>The registered checks and this class's own idempotency check, in their order; built once.</summary>
     AdmissionCheck[] Checks => _checks ??= [.. checks.Append(new IdempotencyCheck(queries, ReplayAsync)).OrderBy(c => c.Order)];
 
-    public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken)
+    /// <summary>
+    /// Admits an act. <paramref name="streamed"/>: a sync act whose caller follows its events instead of waiting for its
+    /// end; it is answered as accepted at once, with a watch of its model tokens taken before it can start.
+    /// </summary>
+    public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken, bool streamed = false)
     {
         var check = validator.Check(request, headerKey);
         if (check.Admitted is not { } act)
@@ -53,7 +58,7 @@ internal sealed class Admission(
                 : ActAnswer.Refused(Problems.For(Problems.CapabilityDenied, check.CapabilityDenied));
         }
 
-        if (await CheckAsync(new Admitting(act, caller), cancellationToken) is { } refusal)
+        if (await CheckAsync(new Admitting(streamed ? act with { Sync = false } : act, caller), cancellationToken) is { } refusal)
             return refusal;
 
         var now = time.GetUtcNow().UtcDateTime;
@@ -81,7 +86,8 @@ internal sealed class Admission(
 
         // From here the worker owns the Job instance: the view is taken before it is queued.
         var view = JobView.From(job, now);
-        var watch = act.Sync ? completions.Watch(job.Id) : null;
+        var watch = act.Sync && !streamed ? completions.Watch(job.Id) : null;
+        var tokens = streamed ? events.WatchDeltas(job.Id) : null;
         var committed = writer.WriteAsync(JobWrites.Admit(job));
         // Queued before the row commits, so the run overlaps the commit: the writer applies writes in order and
         // the worker's claim is guarded on the row, so a job whose row never lands is never claimed.
@@ -91,16 +97,17 @@ internal sealed class Admission(
             // Another request with the same idempotency key committed first: answer with its job.
             if (watch is not null)
                 completions.Forget(job.Id, watch);
+            tokens?.Dispose();
             var winner = await queries.FindByIdempotencyKeyAsync(caller.Tenant, act.IdempotencyKey!, CancellationToken.None);
             return winner is null
                 ? ActAnswer.Refused(Problems.For(Problems.Conflict, "The job could not be stored; retry."))
-                : await ReplayAsync(winner, act.Sync, cancellationToken);
+                : await ReplayAsync(winner, act.Sync && !streamed, cancellationToken);
         }
 
         telemetry.Accepted.Add(1, JobExecution.TagsOf(job));
         telemetry.Count(job.Tenant, job.Principal, "jobs.accepted");
         return watch is null
-            ? ActAnswer.Accepted(view)
+            ? ActAnswer.Accepted(view) with { Tokens = tokens }
             : await AwaitAsync(job.Id, job.TraceId, job.DeadlineAt, watch, cancellationToken);
     }
 
@@ -214,6 +221,9 @@ internal sealed record ActAnswer(JobView? View, bool IsAccepted, Microsoft.AspNe
 {
     /// <summary>The code of an admission refusal (counted as rejected); null for answers that are not refusals.</summary>
     public string? RefusedWith { get; init; }
+
+    /// <summary>A streamed act's watch of its model tokens, taken before the job could start.</summary>
+    public Workflow.ModelDeltas.Watch? Tokens { get; init; }
 
     public static ActAnswer Done(JobView view) => new(view, false, null, null);
 

@@ -16,6 +16,10 @@ namespace Orchestrator.Jobs;
 [JsonSerializable(typeof(ServiceNodeList))]
 [JsonSerializable(typeof(TelemetryView))]
 [JsonSerializable(typeof(GraphView))]
+[JsonSerializable(typeof(JobStatusEvent))]
+[JsonSerializable(typeof(NodeEvent))]
+[JsonSerializable(typeof(DeltaEvent))]
+[JsonSerializable(typeof(ApprovalEvent))]
 internal sealed partial class JobsJson : JsonSerializerContext
 {
 }

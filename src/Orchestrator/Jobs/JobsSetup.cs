@@ -17,6 +17,7 @@ internal static class JobsSetup
         services.AddSingleton<JobWakeups>();
         services.AddSingleton<JobExecution>();
         services.AddSingleton<JobQueries>();
+        services.AddSingleton<JobEvents>();
         services.AddSingleton<JobDispatcher>();
         services.AddSingleton<JobWorkers>();
         services.AddHostedService(sp => sp.GetRequiredService<JobWorkers>());
