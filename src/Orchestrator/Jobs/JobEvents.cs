@@ -85,6 +85,10 @@ internal sealed class JobEvents(
                     started.Add(NodeOf(e.Data));
                 if (last is { } seen && e.At.CompareTo(seen) <= 0)
                     continue;
+                // A node's tokens come before its end (and the job's).
+                if (e.Type != NodeStarted)
+                    while (tokens.Reader.TryPeek(out var delta) && started.Contains(delta.Node) && tokens.Reader.TryRead(out delta))
+                        yield return DeltaItem(delta);
                 last = e.At;
                 yield return new SseItem<string>(e.Data, e.Type) { EventId = e.At.ToString() };
             }
@@ -100,7 +104,7 @@ internal sealed class JobEvents(
             while (true)
             {
                 while (tokens.Reader.TryPeek(out var delta) && started.Contains(delta.Node) && tokens.Reader.TryRead(out delta))
-                    yield return new SseItem<string>(JsonSerializer.Serialize(new DeltaEvent(delta.JobId, delta.Node, delta.Text), JobsJson.Default.DeltaEvent), Delta);
+                    yield return DeltaItem(delta);
                 if (tokens.Reader.TryPeek(out _))
                     break;
                 var more = tokens.Reader.WaitToReadAsync(cancellationToken).AsTask();
@@ -110,6 +114,9 @@ internal sealed class JobEvents(
             completions.Forget(jobId, ended);
         }
     }
+
+    static SseItem<string> DeltaItem(ModelDelta delta) =>
+        new(JsonSerializer.Serialize(new DeltaEvent(delta.JobId, delta.Node, delta.Text), JobsJson.Default.DeltaEvent), Delta);
 
     static string NodeOf(string data) => JsonSerializer.Deserialize(data, JobsJson.Default.NodeEvent)!.Node;
 
