@@ -11,12 +11,17 @@
 #   bench/openai.sh
 #   ROUNDS=5 DURATION=15 bench/openai.sh
 #   PORTKEY=off bench/openai.sh        # without Portkey
+#   TTFT_N=0 bench/openai.sh           # without the time-to-first-token part
+# Time to first token: TTFT_N streamed calls ("stream": true) one after another with curl, each on a new connection;
+# curl's time_starttransfer (its first response byte) for the fake directly, through /v1/chat/completions, and Portkey.
+# Orchestrator sends its first byte only once the model's first content has arrived, so that byte is the first token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-5}
 CONNS=${CONNS:-"1 4"}
+TTFT_N=${TTFT_N:-200}
 PORTKEY=${PORTKEY:-on}
 PORTKEY_VERSION=${PORTKEY_VERSION:-latest}
 PORTKEY_PORT=${PORTKEY_PORT:-8787}
@@ -95,6 +100,31 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
+# ttft <label> <url> <body> [curl header args...]: T[label,p50|p99] in us
+declare -A T
+ttft() {
+  local label=$1 url=$2 body=$3; shift 3
+  local sorted
+  sorted=$(for _ in $(seq 1 "$TTFT_N"); do
+    curl -s -o /dev/null -w '%{time_starttransfer}\n' "$url" -H 'Content-Type: application/json' -H "X-Api-Key: $KEY" "$@" -d "$body"
+  done | awk '{printf "%d\n", $1 * 1000000}' | sort -n)
+  T[$label,p50]=$(awk -v n="$TTFT_N" 'NR == int(n * 0.5 + 0.5) {print}' <<<"$sorted")
+  T[$label,p99]=$(awk -v n="$TTFT_N" 'NR == int(n * 0.99 + 0.5) {print}' <<<"$sorted")
+  echo "ttft $label: p50 $(ms "${T[$label,p50]}") p99 $(ms "${T[$label,p99]}")" >&2
+}
+STREAM_DIRECT="{\"model\":\"fake-model\",\"stream\":true,\"messages\":$MESSAGES}"
+STREAM_CHAT="{\"model\":\"auto\",\"stream\":true,\"messages\":$MESSAGES}"
+ttft_targets=""
+if [ "$TTFT_N" -gt 0 ]; then
+  ttft_targets="direct chat"
+  ttft direct "$DIRECT" "$STREAM_DIRECT"
+  ttft chat "$CHAT" "$STREAM_CHAT"
+  if [ "$PORTKEY" = on ]; then
+    ttft_targets="$ttft_targets portkey"
+    ttft portkey "$PK" "$STREAM_DIRECT" -H 'x-portkey-provider: openai' -H "x-portkey-custom-host: http://127.0.0.1:$FAKE_PORT/v1" -H 'Authorization: Bearer sk-fake'
+  fi
+fi
+
 {
   echo "# OpenAI-compatible endpoint: added latency over a zero-latency model ($STAMP)"
   echo
@@ -113,6 +143,18 @@ done
       echo "| $c | $t | $(ms "$p50") | $(ms "$p99") | $(med "$t.$c" rps) | $added50 | $added99 |"
     done
   done
+  if [ -n "$ttft_targets" ]; then
+    echo
+    echo "Time to first streamed byte (curl time_starttransfer, $TTFT_N calls one after another, a new connection each):"
+    echo
+    echo "| target | p50 | p99 | p50 added | p99 added |"
+    echo "|---|---|---|---|---|"
+    for t in $ttft_targets; do
+      a50="-"; a99="-"
+      [ "$t" = direct ] || { a50=$(diffms "${T[$t,p50]}" "${T[direct,p50]}"); a99=$(diffms "${T[$t,p99]}" "${T[direct,p99]}"); }
+      echo "| $t | $(ms "${T[$t,p50]}") | $(ms "${T[$t,p99]}") | $a50 | $a99 |"
+    done
+  fi
   echo
   echo "Raw p50/p99 us per round:"
   for c in $CONNS; do for t in $targets; do echo "- c=$c $t: $(raw "$t.$c" p50_us) / $(raw "$t.$c" p99_us)"; done; done

@@ -145,8 +145,17 @@ internal sealed class ChatCompletions(
         }
         finally
         {
+            Unrecorded(call);
             call.Dispose();
         }
+    }
+
+    /// <summary>A call that ended by a fault of the service (the exception goes on to the error handler) is on record too.</summary>
+    void Unrecorded(ChatCall call)
+    {
+        if (!call.Recorded)
+            Record(call, JobOutcome.Failed(Problems.Internal, "The call failed because of an error in the service; see the service log for trace " + call.Job.TraceId + "."),
+                NodeStatus.Failed, null, Problems.Internal, "The call failed because of an error in the service.");
     }
 
     /// <summary>Routes a streamed call to its first content (retries and fallback happen here); a problem if no model gave one.</summary>
@@ -160,6 +169,12 @@ internal sealed class ChatCompletions(
         {
             call.Dispose();
             return (null, failed.Problem, failed.RetryAfterSeconds);
+        }
+        catch
+        {
+            Unrecorded(call);
+            call.Dispose();
+            throw;
         }
     }
 

@@ -70,15 +70,14 @@ internal sealed class JobEvents(
         var last = Position.Parse(lastEventId);
         var started = new HashSet<string>(StringComparer.Ordinal);
         var poll = nodeOptions.Value.Propagation;
+        // One watch for the whole stream, shared with whoever else waits on the job here (a sync act): never forgotten
+        // while the job runs, since forgetting it would take it from them too; the job's end removes it.
+        var ended = completions.Watch(jobId);
         while (!cancellationToken.IsCancellationRequested)
         {
-            var ended = completions.Watch(jobId);
             var (job, nodes) = await LoadAsync(jobId, cancellationToken);
             if (job is null)
-            {
-                completions.Forget(jobId, ended);
                 yield break;
-            }
             foreach (var e in Derive(job, nodes))
             {
                 if (e.Type == NodeStarted)
@@ -94,9 +93,12 @@ internal sealed class JobEvents(
             }
             if (job.IsTerminal)
             {
+                // Ended on another node (or before): nobody here will publish it.
                 completions.Forget(jobId, ended);
                 yield break;
             }
+            if (ended.IsCompleted)
+                ended = completions.Watch(jobId);
 
             // Until the next read of the store: tokens as they come; the job's end on this node cuts the wait short, and
             // so does a token of a node not seen started yet (its row is being written: read it first, then the token).
@@ -111,7 +113,6 @@ internal sealed class JobEvents(
                 if (await Task.WhenAny(next, ended, more) != more)
                     break;
             }
-            completions.Forget(jobId, ended);
         }
     }
 
