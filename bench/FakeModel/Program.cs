@@ -126,15 +126,16 @@ sealed class FakeModel(FakeSettings settings)
         response.ContentType = "text/event-stream";
         var id = "chatcmpl-" + Interlocked.Increment(ref _ids);
         var half = _content.Length / 2;
-        string Chunk(string delta, string finish) =>
-            $$"""data: {"id":"{{id}}","object":"chat.completion.chunk","created":1700000000,"model":"{{model}}","choices":[{"index":0,"delta":{{delta}},"finish_reason":{{finish}}}]}""" + "\n\n";
+        var head = "data: {\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"" + model + "\",";
+        string Chunk(string delta, string finish) => head + "\"choices\":[{\"index\":0,\"delta\":" + delta + ",\"finish_reason\":" + finish + "}]}\n\n";
         foreach (var part in new[]
         {
-            Chunk("""{"role":"assistant","content":""}""", "null"),
-            Chunk($$"""{"content":"{{_content[..half]}}"}""", "null"),
-            Chunk($$"""{"content":"{{_content[half..]}}"}""", "null"),
+            Chunk("{\"role\":\"assistant\",\"content\":\"\"}", "null"),
+            Chunk("{\"content\":\"" + _content[..half] + "\"}", "null"),
+            Chunk("{\"content\":\"" + _content[half..] + "\"}", "null"),
             Chunk("{}", "\"stop\""),
-            $$"""data: {"id":"{{id}}","object":"chat.completion.chunk","created":1700000000,"model":"{{model}}","choices":[],"usage":{"prompt_tokens":{{promptTokens}},"completion_tokens":{{completionTokens}},"total_tokens":{{promptTokens + completionTokens}}}}""" + "\n\n",
+            head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + promptTokens + ",\"completion_tokens\":" + completionTokens +
+                ",\"total_tokens\":" + (promptTokens + completionTokens) + "}}\n\n",
             "data: [DONE]\n\n",
         })
         {

@@ -282,4 +282,27 @@ public sealed class ChatCompletionsTests
         job.Str("status").Should().Be("failed");
         job.Str("error.code").Should().Be("model_unavailable");
     }
+
+    [Theory]
+    [InlineData("""{"messages":[{"role":"user","content":"x"}]}""", "model")]
+    [InlineData("""{"model":"auto","messages":[{"role":"user","content":"x"},{"role":"tool","content":"r"}]}""", "messages[1].tool_call_id")]
+    [InlineData("""{"model":"auto","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"http://x"}}]}]}""", "messages[0].content")]
+    [InlineData("""{"model":"auto","messages":[{"role":"wizard","content":"x"}]}""", "messages[0].role")]
+    [InlineData("""{"model":"auto","n":2,"messages":[{"role":"user","content":"x"}]}""", "n")]
+    [InlineData("""{"model":"auto","stop":["a","b","c","d","e"],"messages":[{"role":"user","content":"x"}]}""", "stop")]
+    [InlineData("""{"model":"auto","temperature":3,"messages":[{"role":"user","content":"x"}]}""", "temperature")]
+    [InlineData("""{"model":"auto","tool_choice":{"type":"function","function":{"name":"nope"}},"messages":[{"role":"user","content":"x"}]}""", "tool_choice")]
+    [InlineData("""{"model":"auto","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"not json"}}]}]}""", "messages[0].tool_calls[0].function.arguments")]
+    public async Task A_bad_request_is_400_naming_the_field_at_fault(string body, string param)
+    {
+        using var app = new OrchestratorApp();
+        using var client = Bearer(app);
+
+        var response = await client.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        response.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        var error = await Api.BodyOf(response);
+        error.Str("error.code").Should().Be("validation_failed");
+        error.Str("error.param").Should().Be(param, error.ToJsonString());
+    }
 }
