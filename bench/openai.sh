@@ -11,17 +11,16 @@
 #   bench/openai.sh
 #   ROUNDS=5 DURATION=15 bench/openai.sh
 #   PORTKEY=off bench/openai.sh        # without Portkey
-#   TTFT_N=0 bench/openai.sh           # without the time-to-first-token part
-# Time to first token: TTFT_N streamed calls ("stream": true) one after another with curl, each on a new connection;
-# curl's time_starttransfer (its first response byte) for the fake directly, through /v1/chat/completions, and Portkey.
-# Orchestrator sends its first byte only once the model's first content has arrived, so that byte is the first token.
+#   STREAM=off bench/openai.sh         # without the streamed part
+# Streamed: "stream": true at 1 connection, the whole streamed answer per request, for the fake directly, through
+# /v1/chat/completions, and Portkey (an upper bound of the time to first token; see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-5}
 CONNS=${CONNS:-"1 4"}
-TTFT_N=${TTFT_N:-200}
+STREAM=${STREAM:-on}
 PORTKEY=${PORTKEY:-on}
 PORTKEY_VERSION=${PORTKEY_VERSION:-latest}
 PORTKEY_PORT=${PORTKEY_PORT:-8787}
@@ -100,29 +99,27 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-# ttft <label> <url> <body> [curl header args...]: T[label,p50|p99] in us
-declare -A T
-ttft() {
-  local label=$1 url=$2 body=$3; shift 3
-  local sorted
-  sorted=$(for _ in $(seq 1 "$TTFT_N"); do
-    curl -s -o /dev/null -w '%{time_starttransfer}\n' "$url" -H 'Content-Type: application/json' -H "X-Api-Key: $KEY" "$@" -d "$body"
-  done | awk '{printf "%d\n", $1 * 1000000}' | sort -n)
-  T[$label,p50]=$(awk -v n="$TTFT_N" 'NR == int(n * 0.5 + 0.5) {print}' <<<"$sorted")
-  T[$label,p99]=$(awk -v n="$TTFT_N" 'NR == int(n * 0.99 + 0.5) {print}' <<<"$sorted")
-  echo "ttft $label: p50 $(ms "${T[$label,p50]}") p99 $(ms "${T[$label,p99]}")" >&2
-}
+# Streamed calls: the whole streamed answer, timed per request over one kept-alive connection like the runs above. The
+# zero-latency model sends all its chunks at once, so this is the time to its first token plus a few chunks; and since
+# Orchestrator sends nothing before the model's first content has arrived, it bounds the time to first token from above.
 STREAM_DIRECT="{\"model\":\"fake-model\",\"stream\":true,\"messages\":$MESSAGES}"
 STREAM_CHAT="{\"model\":\"auto\",\"stream\":true,\"messages\":$MESSAGES}"
-ttft_targets=""
-if [ "$TTFT_N" -gt 0 ]; then
-  ttft_targets="direct chat"
-  ttft direct "$DIRECT" "$STREAM_DIRECT"
-  ttft chat "$CHAT" "$STREAM_CHAT"
-  if [ "$PORTKEY" = on ]; then
-    ttft_targets="$ttft_targets portkey"
-    ttft portkey "$PK" "$STREAM_DIRECT" -H 'x-portkey-provider: openai' -H "x-portkey-custom-host: http://127.0.0.1:$FAKE_PORT/v1" -H 'Authorization: Bearer sk-fake'
-  fi
+stream_targets=""
+if [ "$STREAM" = on ]; then
+  stream_targets="direct chat"; [ "$PORTKEY" = on ] && stream_targets="$stream_targets portkey"
+  HEADERS="" latrun 1 "$WARMUP" "$CHAT" "$STREAM_CHAT" >/dev/null
+  for round in $(seq 1 "$ROUNDS"); do
+    for t in $stream_targets; do
+      case $t in
+        direct) line=$(run "$t" 1 "$DIRECT" "$STREAM_DIRECT") ;;
+        chat) line=$(run "$t" 1 "$CHAT" "$STREAM_CHAT") ;;
+        portkey) line=$(run "$t" 1 "$PK" "$STREAM_DIRECT" "$PK_HEADERS") ;;
+      esac
+      R[stream.$t,$round]=$line
+      check "stream $t round $round" "$line"
+      echo "round $round streamed $t: p50 $(ms "$(field p50_us "$line")") p99 $(ms "$(field p99_us "$line")")" >&2
+    done
+  done
 fi
 
 {
@@ -143,21 +140,24 @@ fi
       echo "| $c | $t | $(ms "$p50") | $(ms "$p99") | $(med "$t.$c" rps) | $added50 | $added99 |"
     done
   done
-  if [ -n "$ttft_targets" ]; then
+  if [ -n "$stream_targets" ]; then
     echo
-    echo "Time to first streamed byte (curl time_starttransfer, $TTFT_N calls one after another, a new connection each):"
+    echo "Streamed (\"stream\": true), 1 connection: the whole streamed answer of the zero-latency model, an upper bound of the time to first token:"
     echo
     echo "| target | p50 | p99 | p50 added | p99 added |"
     echo "|---|---|---|---|---|"
-    for t in $ttft_targets; do
+    s50=$(med stream.direct p50_us); s99=$(med stream.direct p99_us)
+    for t in $stream_targets; do
       a50="-"; a99="-"
-      [ "$t" = direct ] || { a50=$(diffms "${T[$t,p50]}" "${T[direct,p50]}"); a99=$(diffms "${T[$t,p99]}" "${T[direct,p99]}"); }
-      echo "| $t | $(ms "${T[$t,p50]}") | $(ms "${T[$t,p99]}") | $a50 | $a99 |"
+      p50=$(med "stream.$t" p50_us); p99=$(med "stream.$t" p99_us)
+      [ "$t" = direct ] || { a50=$(diffms "$p50" "$s50"); a99=$(diffms "$p99" "$s99"); }
+      echo "| $t | $(ms "$p50") | $(ms "$p99") | $a50 | $a99 |"
     done
   fi
   echo
   echo "Raw p50/p99 us per round:"
   for c in $CONNS; do for t in $targets; do echo "- c=$c $t: $(raw "$t.$c" p50_us) / $(raw "$t.$c" p99_us)"; done; done
+  for t in $stream_targets; do echo "- streamed $t: $(raw "stream.$t" p50_us) / $(raw "stream.$t" p99_us)"; done
   if ((${#NOTES[@]})); then echo; echo "Notes:"; for n in "${NOTES[@]}"; do echo "- $n"; done; fi
 } >"$REPORT"
 cat "$REPORT"

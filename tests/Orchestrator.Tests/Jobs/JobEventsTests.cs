@@ -101,4 +101,34 @@ public sealed class JobEventsTests
         events[^1].Type.Should().Be("job.end");
         events[^1].Data.Str("status").Should().Be("completed");
     }
+
+    [SkippableFact]
+    public async Task Another_node_serves_the_events_of_a_job_and_resumes_them_after_an_id_it_did_not_give()
+    {
+        await using var cluster = await MultiNode.CreateAsync();
+        var settings = new Dictionary<string, string>
+        {
+            ["Orchestrator:Node:PropagationMs"] = "100",
+            ["Orchestrator:Models:0:Id"] = "sim",
+            ["Orchestrator:Models:0:Provider"] = "simulated",
+            ["Orchestrator:Models:0:LatencyMs"] = "300",
+        };
+        var a = cluster.Add("node-a", settings);
+        var b = cluster.Add("node-b", settings);
+        await a.StartAsync();
+        await b.StartAsync();
+        using var clientA = a.Client();
+        using var clientB = b.Client();
+        var (_, accepted) = await clientA.ActAsync(new { intent = "problem/solve", input = "two nodes", mode = "async" });
+        var jobId = accepted.Str("jobId");
+
+        var fromB = await EventsAsync(clientB, jobId);
+
+        fromB.Where(e => e.Type is "node.started" or "node.completed").Select(e => $"{e.Type}:{e.Data.Str("node")}").Should().Equal(
+            "node.started:solver", "node.completed:solver", "node.started:writer", "node.completed:writer");
+        fromB[^1].Type.Should().Be("job.end");
+        var resumedOnA = await EventsAsync(clientA, jobId, lastEventId: fromB[3].Id);
+        resumedOnA.Select(e => e.Id).Should().Equal(fromB.Skip(4).Where(e => e.Id is not null).Select(e => e.Id),
+            "an event's id is its place in the job's history, the same on every node");
+    }
 }
