@@ -58,6 +58,8 @@ internal sealed class Admission(
                 : ActAnswer.Refused(Problems.For(Problems.CapabilityDenied, check.CapabilityDenied));
         }
 
+        // A streamed act is not awaited here (its caller follows its events), so a repeated idempotency key answers with
+        // the original job at once, as for an async act, and its events are streamed from there.
         if (await CheckAsync(new Admitting(streamed ? act with { Sync = false } : act, caller), cancellationToken) is { } refusal)
             return refusal;
 
