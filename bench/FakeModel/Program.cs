@@ -14,6 +14,7 @@ using System.Text.Json;
 //   FailStatus      status of a failed call (default 500)
 //   Seed            seed of the draws (tail, failure); default 1
 //   Name            put in the reply text, to tell servers apart (default "fake")
+// A request with "stream": true is answered as server-sent chunks, as OpenAI streams.
 // GET /stats answers the counts so far: calls, ok, failed, tail, aborted (the caller went away first).
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Configuration.AddEnvironmentVariables("FAKEMODEL_").AddCommandLine(args);
@@ -51,7 +52,7 @@ sealed class FakeModel(FakeSettings settings)
     {
         Interlocked.Increment(ref _calls);
         // Read the whole body (the caller's connection stays reusable) and pick out "model".
-        var (model, promptBytes) = await ReadAsync(context.Request.BodyReader, context.RequestAborted);
+        var (model, stream, promptBytes) = await ReadAsync(context.Request.BodyReader, context.RequestAborted);
 
         bool tail, fail;
         lock (_gate)
@@ -87,6 +88,11 @@ sealed class FakeModel(FakeSettings settings)
         Interlocked.Increment(ref _ok);
         var promptTokens = Math.Max(1, promptBytes / 4);
         const int completionTokens = 5;
+        if (stream)
+        {
+            await StreamAsync(response, model ?? "fake", promptTokens, completionTokens, context.RequestAborted);
+            return;
+        }
         using (var json = new Utf8JsonWriter(response.BodyWriter))
         {
             json.WriteStartObject();
@@ -114,46 +120,75 @@ sealed class FakeModel(FakeSettings settings)
         await response.BodyWriter.FlushAsync(context.RequestAborted);
     }
 
+    /// <summary>"stream": true: the answer as OpenAI streams it (role, the text in two chunks, the finish, usage, [DONE]), each chunk flushed.</summary>
+    async Task StreamAsync(HttpResponse response, string model, long promptTokens, int completionTokens, CancellationToken cancellationToken)
+    {
+        response.ContentType = "text/event-stream";
+        var id = "chatcmpl-" + Interlocked.Increment(ref _ids);
+        var half = _content.Length / 2;
+        var head = "data: {\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"" + model + "\",";
+        string Chunk(string delta, string finish) => head + "\"choices\":[{\"index\":0,\"delta\":" + delta + ",\"finish_reason\":" + finish + "}]}\n\n";
+        foreach (var part in new[]
+        {
+            Chunk("{\"role\":\"assistant\",\"content\":\"\"}", "null"),
+            Chunk("{\"content\":\"" + _content[..half] + "\"}", "null"),
+            Chunk("{\"content\":\"" + _content[half..] + "\"}", "null"),
+            Chunk("{}", "\"stop\""),
+            head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + promptTokens + ",\"completion_tokens\":" + completionTokens +
+                ",\"total_tokens\":" + (promptTokens + completionTokens) + "}}\n\n",
+            "data: [DONE]\n\n",
+        })
+        {
+            await response.WriteAsync(part, cancellationToken);
+            await response.Body.FlushAsync(cancellationToken);
+        }
+    }
+
     public IResult Stats() => Results.Text(
         $$"""{"name":"{{settings.Name}}","calls":{{Interlocked.Read(ref _calls)}},"ok":{{Interlocked.Read(ref _ok)}},"failed":{{Interlocked.Read(ref _failed)}},"tail":{{Interlocked.Read(ref _tail)}},"aborted":{{Interlocked.Read(ref _aborted)}}}""",
         "application/json");
 
-    static async Task<(string? Model, long Bytes)> ReadAsync(PipeReader reader, CancellationToken cancellationToken)
+    static async Task<(string? Model, bool Stream, long Bytes)> ReadAsync(PipeReader reader, CancellationToken cancellationToken)
     {
         while (true)
         {
             var read = await reader.ReadAsync(cancellationToken);
             if (read.IsCompleted || read.IsCanceled)
             {
-                var model = ModelOf(read.Buffer);
+                var (model, stream) = Read(read.Buffer);
                 var length = read.Buffer.Length;
                 reader.AdvanceTo(read.Buffer.End);
-                return (model, length);
+                return (model, stream, length);
             }
             reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
         }
     }
 
-    /// <summary>The top-level "model" string of the request, or null.</summary>
-    static string? ModelOf(ReadOnlySequence<byte> body)
+    /// <summary>The top-level "model" string of the request (or null) and whether it asks for a stream.</summary>
+    static (string? Model, bool Stream) Read(ReadOnlySequence<byte> body)
     {
+        string? model = null;
+        var stream = false;
         try
         {
             var json = new Utf8JsonReader(body);
             if (!json.Read() || json.TokenType != JsonTokenType.StartObject)
-                return null;
+                return (null, false);
             while (json.Read() && json.TokenType == JsonTokenType.PropertyName)
             {
                 var isModel = json.ValueTextEquals("model"u8);
+                var isStream = json.ValueTextEquals("stream"u8);
                 json.Read();
                 if (isModel && json.TokenType == JsonTokenType.String)
-                    return json.GetString();
+                    model = json.GetString();
+                else if (isStream)
+                    stream = json.TokenType == JsonTokenType.True;
                 json.Skip();
             }
         }
         catch (JsonException)
         {
         }
-        return null;
+        return (model, stream);
     }
 }

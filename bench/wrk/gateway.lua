@@ -24,6 +24,10 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-Api-Key"] = os.getenv("BENCH_KEY") or "bench-key-000000000001"
 wrk.body = os.getenv("BODY")
+-- HEADERS (env): more headers, "Name: value|Name: value" (bench/openai.sh: Portkey's and a bearer key)
+for name, value in string.gmatch(os.getenv("HEADERS") or "", "([^:|]+):%s*([^|]*)") do
+  wrk.headers[name] = value
+end
 
 local threads = {}
 function setup(thread)

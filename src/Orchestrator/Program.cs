@@ -49,6 +49,7 @@ app.UseMiddleware<BodyLimits>();
 
 app.MapHealth();
 app.MapActing().RequireAuthorization().WithBodyLimit(app.Configuration);
+app.MapChatCompletions().RequireAuthorization().WithBodyLimit(app.Configuration);
 app.MapJobs().RequireAuthorization();
 app.MapAudit().RequireAuthorization();
 app.MapAdmin();

@@ -24,14 +24,23 @@ public static class ActApi
         return acting;
     }
 
-    static async Task<Results<Ok<Jobs.JobView>, Accepted<Jobs.JobView>, ProblemHttpResult>> Act(
+    static async Task<Results<Ok<Jobs.JobView>, Accepted<Jobs.JobView>, ServerSentEventsResult<string>, ProblemHttpResult>> Act(
         ActRequest request,
         [FromHeader(Name = IdempotencyHeader)] string? idempotencyKey,
         Caller caller,
         Admission admission,
+        Jobs.JobEvents events,
         HttpContext http)
     {
-        var answer = await admission.ActAsync(request, idempotencyKey, caller, http.RequestAborted);
+        // A sync act that asks for an event stream follows its job's events (GET /v1/jobs/{id}/events) to the end.
+        var streamed = request.Mode is null or "sync" &&
+                       http.Request.Headers.Accept.Any(a => a?.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase) == true);
+        var answer = await admission.ActAsync(request, idempotencyKey, caller, http.RequestAborted, streamed);
+        if (streamed && answer.Problem is null && answer.View is { } admitted)
+        {
+            http.Response.Headers["X-Job-Id"] = admitted.JobId;
+            return TypedResults.ServerSentEvents(events.StreamAsync(admitted.JobId, null, answer.Tokens));
+        }
         if (answer.RetryAfterSeconds is { } seconds)
             http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (answer.Replayed)

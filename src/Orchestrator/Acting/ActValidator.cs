@@ -79,6 +79,9 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
                 deniedTool = tools.FirstOrDefault(t => !policy.Capabilities.Contains(t));
         }
 
+        if (request.Chat is not null)
+            Error("chat", "chat is not a field of an act; send OpenAI-format conversations to POST /v1/chat/completions.");
+
         if (request.Session is { Length: > MaxKey })
             Error("session", $"session must be at most {MaxKey} characters.");
 

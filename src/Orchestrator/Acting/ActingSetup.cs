@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Mvc;
+using Orchestrator.Hosting;
 
 namespace Orchestrator.Acting;
 
@@ -9,6 +10,10 @@ internal static class ActingSetup
         builder.Services.AddOptions<ActingOptions>().BindConfiguration(ActingOptions.Section).ValidateOnStart()
             .Validate(o => o.MaxBodyBytes > 0, "Orchestrator:Acting:MaxBodyBytes must be positive.")
             .Validate(o => o.MaxDeadline > TimeSpan.Zero, "Orchestrator:Acting:MaxDeadline must be positive.");
+        builder.Services.AddJson(ChatJson.Default);
+        // Ahead of the default writer, so OpenAI-compatible endpoints answer every error in OpenAI's shape.
+        builder.Services.Insert(0, ServiceDescriptor.Singleton<IProblemDetailsWriter, OpenAiErrorWriter>());
+        builder.Services.AddSingleton<ChatCompletions>();
         builder.Services.AddSingleton<ActValidator>();
         builder.Services.AddSingleton<Admission>();
         // Admission checks after validation, run in their Order (idempotency is Admission's own, at 100).

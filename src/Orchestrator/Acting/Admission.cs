@@ -32,6 +32,7 @@ internal sealed class Admission(
     IOptions<ActingOptions> options,
     IOptions<NodeOptions> nodeOptions,
     IEnumerable<AdmissionCheck> checks,
+    JobEvents events,
     AuditTrail audit,
     TenantDirectory tenants)
 {
@@ -40,7 +41,11 @@ internal sealed class Admission(
     /// <summary>The registered checks and this class's own idempotency check, in their order; built once.</summary>
     AdmissionCheck[] Checks => _checks ??= [.. checks.Append(new IdempotencyCheck(queries, ReplayAsync)).OrderBy(c => c.Order)];
 
-    public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken)
+    /// <summary>
+    /// Admits an act. <paramref name="streamed"/>: a sync act whose caller follows its events instead of waiting for its
+    /// end; it is answered as accepted at once, with a watch of its model tokens taken before it can start.
+    /// </summary>
+    public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken, bool streamed = false)
     {
         var check = validator.Check(request, headerKey);
         if (check.Admitted is not { } act)
@@ -55,20 +60,13 @@ internal sealed class Admission(
                 : ActAnswer.Refused(Problems.For(Problems.CapabilityDenied, check.CapabilityDenied));
         }
 
-        // The ordered checks: each passes or answers; a refusal gives back what the checks before it took.
-        var admitting = new Admitting(act, caller);
-        var ordered = Checks;
-        for (var i = 0; i < ordered.Length; i++)
-        {
-            if (await ordered[i].CheckAsync(admitting, cancellationToken) is not { } answer)
-                continue;
-            for (var j = i - 1; j >= 0; j--)
-                ordered[j].Undo(admitting);
-            if (answer.RefusedWith is { } refused)
-                await RefusedAsync(caller, answer, refused);
-            return answer;
-        }
-        act = admitting.Act;
+        // A streamed act is not awaited here (its caller follows its events), so a repeated idempotency key answers with
+        // the original job at once, as for an async act, and its events are streamed from there.
+        var admitting = new Admitting(streamed ? act with { Sync = false } : act, caller);
+        if (await CheckAsync(admitting, cancellationToken) is { } refused)
+            return refused;
+        // The act as the tenant's rules let it run (priority, deadline, routing clamped), still sync if it was.
+        act = admitting.Act with { Sync = act.Sync };
 
         var now = time.GetUtcNow().UtcDateTime;
         var job = new Job
@@ -101,7 +99,8 @@ internal sealed class Admission(
 
         // From here the worker owns the Job instance: the view is taken before it is queued.
         var view = JobView.From(job, now);
-        var watch = act.Sync ? completions.Watch(job.Id) : null;
+        var watch = act.Sync && !streamed ? completions.Watch(job.Id) : null;
+        var tokens = streamed ? events.WatchDeltas(job.Id) : null;
         var governed = admitting.Takes.Count > 0 || admitting.Hold is not null ? new AdmitWithTakes(job.Snapshot(), admitting.Takes, admitting.Hold) : null;
         var committed = writer.WriteAsync(governed ?? JobWrites.Admit(job));
         // Queued before the row commits, so the run overlaps the commit: the writer applies writes in order and
@@ -116,11 +115,12 @@ internal sealed class Admission(
         {
             if (watch is not null)
                 completions.Forget(job.Id, watch);
+            tokens?.Dispose();
             if (governed?.RefusedBy is { } take)
             {
                 queue.Unreserve();
                 var refusal = GovernanceCheck.Refusal(take, now, tenants.Find(caller.Tenant));
-                await RefusedAsync(caller, refusal, refusal.RefusedWith!, take);
+                await RefusedAsync(caller, refusal, refusal.RefusedWith!, admitting.Resource, take);
                 return refusal;
             }
             // Another request with the same idempotency key committed first: answer with its job.
@@ -129,14 +129,59 @@ internal sealed class Admission(
             var winner = await queries.FindByIdempotencyKeyAsync(caller.Tenant, act.IdempotencyKey!, CancellationToken.None);
             return winner is null
                 ? ActAnswer.Refused(Problems.For(Problems.Conflict, "The job could not be stored; retry."))
-                : await ReplayAsync(winner, act.Sync, cancellationToken);
+                : await ReplayAsync(winner, act.Sync && !streamed, cancellationToken);
         }
 
         telemetry.Accepted.Add(1, JobExecution.TagsOf(job));
         telemetry.Count(job.Tenant, job.Principal, "jobs.accepted");
         return watch is null
-            ? ActAnswer.Accepted(view)
+            ? ActAnswer.Accepted(view) with { Tokens = tokens }
             : await AwaitAsync(job.Id, job.TraceId, job.DeadlineAt, watch, cancellationToken);
+    }
+
+    /// <summary>
+    /// The ordered checks: each passes or answers; a refusal gives back what the checks before it took. Shared by every
+    /// way in (<c>/v1/act</c>, <c>/v1/chat/completions</c>), so a check added here holds for all of them.
+    /// </summary>
+    public async ValueTask<ActAnswer?> CheckAsync(Admitting admitting, CancellationToken cancellationToken)
+    {
+        var caller = admitting.Caller;
+        var ordered = Checks;
+        for (var i = 0; i < ordered.Length; i++)
+        {
+            if (await ordered[i].CheckAsync(admitting, cancellationToken) is not { } answer)
+                continue;
+            for (var j = i - 1; j >= 0; j--)
+                ordered[j].Undo(admitting);
+            if (answer.RefusedWith is { } refused)
+                await RefusedAsync(caller, answer, refused, admitting.Resource);
+            return answer;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// For a job that runs on its request (a chat completion, recorded after its answer): commits what the checks asked
+    /// to take from the tenant's counters, and its budget hold under the job's id, before the model is called.
+    /// Null when they passed (the job then carries its hold, to settle when it is recorded); else the 429.
+    /// </summary>
+    public async ValueTask<ActAnswer?> TakeAsync(Admitting admitting, Job job)
+    {
+        if (admitting.Takes.Count == 0 && admitting.Hold is null)
+            return null;
+        if (admitting.Hold is { } hold)
+        {
+            hold.JobId = job.Id;
+            job.HeldTokens = hold.Tokens;
+            job.HeldMicros = hold.Micros;
+        }
+        var take = new TakeAll(admitting.Takes, admitting.Hold);
+        if (await writer.WriteAsync(take))
+            return null;
+        job.HeldTokens = job.HeldMicros = null;
+        var refusal = GovernanceCheck.Refusal(take.RefusedBy!, time.GetUtcNow().UtcDateTime, tenants.Find(admitting.Caller.Tenant));
+        await RefusedAsync(admitting.Caller, refusal, refusal.RefusedWith!, admitting.Resource, take.RefusedBy);
+        return refusal;
     }
 
     async Task<ActAnswer> ReplayAsync(Job original, bool sync, CancellationToken cancellationToken)
@@ -199,13 +244,13 @@ internal sealed class Admission(
         [new("jobId", jobId), new("traceId", traceId)];
 
     /// <summary>Counts a refusal; governance refusals are on record before they are answered (a full queue is load, not a decision about the caller).</summary>
-    async Task RefusedAsync(Caller caller, ActAnswer answer, string code, CounterTake? take = null)
+    async Task RefusedAsync(Caller caller, ActAnswer answer, string code, string resource, CounterTake? take = null)
     {
         Reject(caller, code);
         if (code == Problems.QueueFull)
             return;
         writer.Count(caller.Tenant, caller.Principal, CounterKinds.RejectedPrefix + code, Ledger.Day(time.GetUtcNow().UtcDateTime));
-        await audit.RecordAsync(caller, "act.refused", "act", allowed: false, answer.Problem?.ProblemDetails.Detail,
+        await audit.RecordAsync(caller, "act.refused", resource, allowed: false, answer.Problem?.ProblemDetails.Detail,
             details: take is null ? new { code } : new { code, scope = take.ScopeName, limit = take.Limit, kind = take.Kind });
     }
 
@@ -220,7 +265,7 @@ internal sealed class Admission(
     /// without a trace of its own already started a fresh one: the job takes it, and the request log,
     /// the problem and the job share one id. A request inside a caller's trace gets a new one.
     /// </summary>
-    static string TraceIdForNewJob()
+    internal static string TraceIdForNewJob()
     {
         var current = Activity.Current;
         return current is { ParentId: null, HasRemoteParent: false }
@@ -234,6 +279,9 @@ internal sealed record ActAnswer(JobView? View, bool IsAccepted, Microsoft.AspNe
 {
     /// <summary>The code of an admission refusal (counted as rejected); null for answers that are not refusals.</summary>
     public string? RefusedWith { get; init; }
+
+    /// <summary>A streamed act's watch of its model tokens, taken before the job could start.</summary>
+    public Workflow.ModelDeltas.Watch? Tokens { get; init; }
 
     public static ActAnswer Done(JobView view) => new(view, false, null, null);
 

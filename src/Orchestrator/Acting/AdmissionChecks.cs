@@ -18,6 +18,15 @@ internal sealed class Admitting(AdmittedAct act, Caller caller)
 
     /// <summary>The job's budget hold, stored with it and settled when it ends.</summary>
     public Tenancy.BudgetHold? Hold { get; set; }
+
+    /// <summary>
+    /// False for a job that runs on the request that asked for it (a chat completion): it takes no place in the queue,
+    /// so checks of the queue let it pass; checks of the caller (limits, budgets) hold for it as for any act.
+    /// </summary>
+    public bool Queued { get; init; } = true;
+
+    /// <summary>What the audit trail names as refused: <c>act</c>, or <c>chat/completions</c>.</summary>
+    public string Resource { get; init; } = "act";
 }
 
 /// <summary>
@@ -59,11 +68,15 @@ internal sealed class CapacityCheck(JobQueue queue) : AdmissionCheck
     public override int Order => 900;
 
     public override ValueTask<ActAnswer?> CheckAsync(Admitting admitting, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(queue.TryReserve()
+        !admitting.Queued ? ValueTask.FromResult<ActAnswer?>(null) : ValueTask.FromResult(queue.TryReserve()
             ? null
             : ActAnswer.Refused(
                 Problems.For(Problems.QueueFull, $"The queue holds {queue.Capacity} jobs, its capacity; retry later."),
                 retryAfterSeconds: queue.RetryAfterSeconds()) with { RefusedWith = Problems.QueueFull });
 
-    public override void Undo(Admitting admitting) => queue.Unreserve();
+    public override void Undo(Admitting admitting)
+    {
+        if (admitting.Queued)
+            queue.Unreserve();
+    }
 }

@@ -112,13 +112,14 @@ internal sealed class GovernanceCheck(TenantDirectory tenants, ModelGateway gate
 
     /// <summary>
     /// The most the request can use: for every model call the intent may make (a model node once, an agent node up to
-    /// its step limit), the request's text and every prompt of the intent (about four characters a token) plus what the
-    /// calls before it may have answered, plus the intent's output ceiling; priced at the dearest reachable model.
+    /// its step limit), the request (as JSON) and every prompt of the intent (about four characters a token) plus what
+    /// the calls before it may have answered, plus the intent's output ceiling; priced at the dearest reachable model.
     /// </summary>
     internal static (long Tokens, long Micros) WorstCase(AdmittedAct act, IReadOnlyList<CatalogModel> reachable)
     {
         var policy = act.Policy;
-        long chars = (act.Request.Input?.Length ?? 0) + (act.Request.Messages?.Sum(m => (long)(m.Content?.Length ?? 0)) ?? 0)
+        // The request as JSON bounds its text from above, whatever carries it (input, messages, a chat transcript and its tools).
+        long chars = System.Text.Json.JsonSerializer.Serialize(act.Request, WorkflowJson.Default.ActRequest).Length
                      + policy.Nodes.Sum(n => (long)(n.Prompt?.Length ?? 0));
         var baseInput = (chars + 3) / 4 + 16;
         var calls = policy.Nodes.Sum(n => n.Kind == NodeKinds.Agent ? policy.MaxSteps : n.Kind == NodeKinds.Model ? 1 : 0);
@@ -184,6 +185,34 @@ internal sealed class AdmitWithTakes(Job job, IReadOnlyList<CounterTake> takes, 
                 (typeof(Job), nameof(Job.Id), "id"));
             remove.Bind(0, job.Id);
             remove.Command.ExecuteNonQuery();
+            return 0;
+        }
+        if (hold is not null)
+            session.Insert(hold, null);
+        return 1;
+    }
+}
+
+/// <summary>
+/// The takes of a job that is recorded after it ran (a chat completion), committed before it runs: every take in order
+/// and the budget hold, or nothing (<see cref="RefusedBy"/> says which limit bound).
+/// </summary>
+internal sealed class TakeAll(IReadOnlyList<CounterTake> takes, BudgetHold? hold) : Storage.StoreWrite
+{
+    public CounterTake? RefusedBy { get; private set; }
+
+    public override object? Entity => null;
+
+    public override int Execute(Storage.StoreSession session)
+    {
+        RefusedBy = null;
+        for (var i = 0; i < takes.Count; i++)
+        {
+            if (takes[i].Take(session))
+                continue;
+            RefusedBy = takes[i];
+            for (var j = i - 1; j >= 0; j--)
+                takes[j].GiveBack(session);
             return 0;
         }
         if (hold is not null)

@@ -33,6 +33,42 @@ internal sealed class ClassifyingChatClient(IChatClient inner, string modelId, T
         return response;
     }
 
+    /// <summary>A stream speaks the same failure vocabulary: whatever the provider throws while it is read is classified.</summary>
+    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        IAsyncEnumerator<ChatResponseUpdate> stream;
+        try
+        {
+            stream = base.GetStreamingResponseAsync(messages, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        }
+        catch (Exception error) when (Classify(error, cancellationToken) is { } classified)
+        {
+            throw classified;
+        }
+        await using (stream)
+        {
+            while (true)
+            {
+                ChatResponseUpdate update;
+                try
+                {
+                    if (!await stream.MoveNextAsync())
+                        break;
+                    update = stream.Current;
+                }
+                catch (Exception error) when (Classify(error, cancellationToken) is { } classified)
+                {
+                    throw classified;
+                }
+                if (update.FinishReason == ChatFinishReason.ContentFilter)
+                    throw new ModelCallException(modelId, ModelFailureClass.Rejected, $"Model '{modelId}' withheld its answer: the provider's content filter stopped it.");
+                yield return update;
+            }
+        }
+    }
+
     ModelCallException? Classify(Exception error, CancellationToken cancellationToken) => error switch
     {
         ModelCallException => null,

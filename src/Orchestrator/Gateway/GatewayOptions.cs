@@ -39,6 +39,12 @@ public sealed class GatewayOptions
 
     public TimeSpan HealthWindow { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How fast a failure fades from a model's error share: it weighs half as much after each half-life, so a model that
+    /// recovered is ranked by its present, not by a burst it had minutes ago.
+    /// </summary>
+    public TimeSpan ErrorHalfLife { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Hedge delay while the primary has no latency history yet.</summary>
     public TimeSpan HedgeDefaultDelay { get; set; } = TimeSpan.FromMilliseconds(500);
 

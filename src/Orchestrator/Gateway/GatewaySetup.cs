@@ -24,7 +24,8 @@ internal static class GatewaySetup
         services.AddSingleton<IValidateOptions<ModelOptions>, ModelOptionsValidator>();
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateDataAnnotations().ValidateOnStart()
             .Validate(o => RoutingStrategies.IsKnown(o.DefaultStrategy),
-                $"Orchestrator:Gateway:DefaultStrategy must be one of {string.Join(", ", RoutingStrategies.All)}.");
+                $"Orchestrator:Gateway:DefaultStrategy must be one of {string.Join(", ", RoutingStrategies.All)}.")
+            .Validate(o => o.ErrorHalfLife > TimeSpan.Zero, "Orchestrator:Gateway:ErrorHalfLife must be positive.");
         services.AddHttpClient(ModelCatalog.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan);
         services.AddSingleton<GatewayTelemetry>();
         services.AddSingleton<ModelCatalog>();

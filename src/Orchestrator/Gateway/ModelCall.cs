@@ -2,7 +2,11 @@ using Microsoft.Extensions.AI;
 
 namespace Orchestrator.Gateway;
 
-/// <summary>One model call a workflow node asks the gateway for.</summary>
+/// <summary>
+/// One model call a workflow node asks the gateway for. <paramref name="Options"/> carries what the caller set itself
+/// (temperature, max tokens, stop, response format, end user: <c>/v1/chat/completions</c> passes them on); the gateway
+/// adds the tools and the seed.
+/// </summary>
 public sealed record ModelCall(
     string TraceId,
     string NodeId,
@@ -10,7 +14,7 @@ public sealed record ModelCall(
     IList<AITool>? Tools,
     RoutingRequest Routing,
     long Seed,
-    int? MaxOutputTokens = null);
+    ChatOptions? Options = null);
 
 /// <summary>What the caller cares about when a model is picked.</summary>
 public sealed record RoutingRequest(
@@ -20,7 +24,7 @@ public sealed record RoutingRequest(
     ModelRequirements? Requires = null);
 
 /// <summary>A model's answer and how it was chosen.</summary>
-public sealed record ModelReply(ChatMessage Message, string ModelId, TokenUsage Usage, RoutingDecision Decision);
+public sealed record ModelReply(ChatMessage Message, string ModelId, TokenUsage Usage, RoutingDecision Decision, ChatFinishReason? FinishReason = null);
 
 /// <summary>The routing decision recorded on the job: every candidate, its score, and why it was picked or skipped.</summary>
 public sealed record RoutingDecision(

@@ -21,7 +21,7 @@ internal sealed class ModelCatalog : IDisposable
     {
         All = models.Value.Catalog.Select(entry =>
         {
-            var health = new ModelHealth(gateway.Value.HealthSamples, gateway.Value.HealthWindow, time);
+            var health = new ModelHealth(gateway.Value.HealthSamples, gateway.Value.HealthWindow, time, gateway.Value.ErrorHalfLife);
             // The pipeline every call of this model goes through, inside out: the provider, the classifier
             // (one failure vocabulary), and health recording (latency and failures per attempt).
             var client = new HealthRecordingChatClient(

@@ -45,7 +45,7 @@ internal sealed class ModelGateway(
             {
                 var usage = attempts.Aggregate(TokenUsage.None, (sum, a) => sum.Add(a.Usage));
                 return new ModelReply(response.Messages[^1], result.ModelId, usage,
-                    Decision(strategy, result.ModelId, candidates, attempts, hedge));
+                    Decision(strategy, result.ModelId, candidates, attempts, hedge), response.FinishReason);
             }
             telemetry.Fallback(ranked[i].Id);
             i += hedge ? 2 : 1;
@@ -88,9 +88,17 @@ internal sealed class ModelGateway(
                 skipped.Add(new RoutingCandidate(model.Id, RoutingStrategies.Score(strategy, model.Entry, health), status, 0, "skipped: " + reason));
         }
         var ranked = RoutingStrategies.Rank(strategy, eligible).ToList();
+        // A half-open model is probed by live traffic whatever its rank. Ranked by its figures it would come last (the
+        // failures that opened its circuit), never be called, never be probed, and stay degraded for good. Only one
+        // probe goes through at a time (the breaker lets one call in); other calls find the circuit still broken and
+        // fall back at once, so a failed probe costs a caller nothing but that one attempt.
+        var probes = ranked.Where(c => c.Model.CircuitName == "half-open").ToList();
+        if (probes.Count > 0 && probes.Count < ranked.Count)
+            ranked = [.. probes, .. ranked.Where(c => c.Model.CircuitName != "half-open")];
         var candidates = ranked.Select((c, i) => new RoutingCandidate(
                 c.Model.Id, RoutingStrategies.Score(strategy, c.Model.Entry, c.Health), c.Model.Status(c.Health), i + 1,
-                (i == 0 ? "first choice: " : "fallback: ") + RoutingStrategies.Why(strategy, c.Model.Entry, c.Health)))
+                (i < probes.Count && probes.Count < ranked.Count ? "probe: its circuit is half-open, so this call tests whether it recovered; "
+                    : i == 0 ? "first choice: " : "fallback: ") + RoutingStrategies.Why(strategy, c.Model.Entry, c.Health)))
             .Concat(skipped)
             .ToList();
         return (ranked.Select(c => c.Model).ToList(), candidates);
@@ -155,26 +163,107 @@ internal sealed class ModelGateway(
             attempts.Enqueue(attempt);
             throw;
         }
-        catch (ModelCallException error)
+        catch (Exception error) when (error is ModelCallException or TimeoutRejectedException or BrokenCircuitException)
         {
-            if (error.RetryAfter is { } after && after > TimeSpan.Zero)
-            {
-                model.WaitFor(after);
-                controls.ShareWait(model);
-            }
-            attempt = Attempt.Failed(model.Id, error, Elapsed(started), hedged);
-        }
-        catch (TimeoutRejectedException error)
-        {
-            attempt = Attempt.Failed(model.Id, new ModelCallException(model.Id, ModelFailureClass.Timeout,
-                $"Model '{model.Id}' did not answer within {model.Entry.Timeout}.", inner: error), Elapsed(started), hedged);
-        }
-        catch (BrokenCircuitException)
-        {
-            attempt = Attempt.CircuitOpen(model.Id, Elapsed(started), hedged);
+            attempt = FailedAttempt(model, error, started, hedged);
         }
         attempts.Enqueue(attempt);
         return attempt;
+    }
+
+    /// <summary>What a failed attempt records; a provider's <c>Retry-After</c> is kept and shared with every node.</summary>
+    Attempt FailedAttempt(CatalogModel model, Exception error, long started, bool hedged)
+    {
+        switch (error)
+        {
+            case ModelCallException failed:
+                if (failed.RetryAfter is { } after && after > TimeSpan.Zero)
+                {
+                    model.WaitFor(after);
+                    controls.ShareWait(model);
+                }
+                return Attempt.Failed(model.Id, failed, Elapsed(started), hedged);
+            case TimeoutRejectedException:
+                return Attempt.Failed(model.Id, new ModelCallException(model.Id, ModelFailureClass.Timeout,
+                    $"Model '{model.Id}' did not answer within {model.Entry.Timeout}.", inner: error), Elapsed(started), hedged);
+            default:
+                return Attempt.CircuitOpen(model.Id, Elapsed(started), hedged);
+        }
+    }
+
+    /// <summary>
+    /// A streamed call: routed, retried and fallen back exactly like <see cref="CompleteAsync"/>, but only until the
+    /// model's first content arrives; from then on the caller reads the stream, and a failure ends it (the caller says so,
+    /// it cannot be taken back). Not hedged: two streams racing would mean two sets of tokens to choose between mid-way.
+    /// </summary>
+    public async Task<ModelStream> StreamAsync(ModelCall call, CancellationToken cancellationToken)
+    {
+        var strategy = call.Routing.Strategy;
+        var (ranked, candidates) = Candidates(call);
+        var attempts = new ConcurrentQueue<Attempt>();
+        if (ranked.Count == 0)
+            throw Unavailable(call, strategy, candidates, attempts, "No model can serve this call: every candidate is quarantined or filtered out.");
+
+        foreach (var model in ranked)
+        {
+            if (await OpenStreamAsync(model, call, attempts, cancellationToken) is { } head)
+            {
+                var before = attempts.Aggregate(TokenUsage.None, (sum, a) => sum.Add(a.Usage));
+                return new ModelStream(model, head, before, Decision(strategy, model.Id, candidates, attempts, hedgeAllowed: false));
+            }
+            telemetry.Fallback(model.Id);
+        }
+        var tried = attempts.Where(a => !a.Canceled).ToList();
+        if (tried.Count > 0 && tried.All(a => a.Failure == ModelFailureClass.Rejected))
+            throw tried[^1].Error!;
+        throw Unavailable(call, strategy, candidates, attempts, "Every candidate model failed; see the routing decision.");
+    }
+
+    /// <summary>
+    /// Opens one model's stream through its pipeline and reads up to its first content; null when it failed (the attempt
+    /// says why). The pipeline's own token (its timeout) bounds only that wait: the stream lives on under a token of its
+    /// own, since Polly recycles its token once the callback returns.
+    /// </summary>
+    async Task<StreamHead?> OpenStreamAsync(CatalogModel model, ModelCall call, ConcurrentQueue<Attempt> attempts, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        try
+        {
+            await model.Slots.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            attempts.Enqueue(Attempt.CanceledAfter(model.Id, Elapsed(started), TokenUsage.None, false));
+            throw;
+        }
+        try
+        {
+            var response = await model.Pipeline.ExecuteAsync(
+                static async (state, attemptToken) => new ChatResponse { RawRepresentation = await StreamHead.OpenAsync(state.Client, state.Id, state.Messages, state.Options, state.Outer, attemptToken) },
+                (model.Client, model.Id, call.Messages, Options: ChatOptionsFor(call), Outer: cancellationToken), cancellationToken);
+            var head = (StreamHead)response.RawRepresentation!;
+            head.Slot = model.Slots;
+            attempts.Enqueue(Attempt.Succeeded(model.Id, response, Elapsed(started), TokenUsage.None, false));
+            return head;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            model.Slots.Release();
+            model.Health.Canceled();
+            attempts.Enqueue(Attempt.CanceledAfter(model.Id, Elapsed(started), EstimatedPrompt(model.Entry, call), false));
+            throw;
+        }
+        catch (Exception error) when (error is ModelCallException or TimeoutRejectedException or BrokenCircuitException)
+        {
+            model.Slots.Release();
+            attempts.Enqueue(FailedAttempt(model, error, started, false));
+            return null;
+        }
+        catch
+        {
+            model.Slots.Release();
+            throw;
+        }
     }
 
     ModelUnavailableException Unavailable(
@@ -202,13 +291,15 @@ internal sealed class ModelGateway(
         return new RoutingDecision(strategy, chosen, candidates, records, hedgeAllowed && records.Any(a => a.Hedge));
     }
 
-    static ChatOptions ChatOptionsFor(ModelCall call) => new()
+    static ChatOptions ChatOptionsFor(ModelCall call)
     {
-        Tools = call.Tools,
-        Seed = call.Seed,
-        AllowMultipleToolCalls = true,
-        MaxOutputTokens = call.MaxOutputTokens,
-    };
+        // The caller's own settings first (a copy: the options of one call are shared by its fallbacks and retries).
+        var options = call.Options?.Clone() ?? new ChatOptions();
+        options.Tools = call.Tools;
+        options.Seed ??= call.Seed;
+        options.AllowMultipleToolCalls ??= true;
+        return options;
+    }
 
     long Elapsed(long started) => (long)time.GetElapsedTime(started).TotalMilliseconds;
 

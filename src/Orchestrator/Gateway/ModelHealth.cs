@@ -4,7 +4,13 @@ namespace Orchestrator.Gateway;
 /// A model's live health: latency EWMA and p50/p95 over its recent calls, error rate by failure class,
 /// and a composite score. Fed by every call attempt; read by routing and <c>GET /v1/models</c>.
 /// </summary>
-public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
+/// <remarks>
+/// With an <paramref name="errorHalfLife"/>, each failure weighs half as much every half-life: the error share is the
+/// decayed failures over the calls in the window, so it falls with time alone, not only as new calls dilute it. A model
+/// that failed a burst and recovered is therefore ranked by what it does now: it returns to first choice once its old
+/// failures have faded, even though, ranked low, it gets few calls to dilute them with.
+/// </remarks>
+public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time, TimeSpan? errorHalfLife = null)
 {
     const double Alpha = 0.2;
 
@@ -76,6 +82,8 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
             var recent = 0;
             var ok = 0;
             var rejected = 0;
+            var failedWeight = 0.0;
+            var halfLifeMs = errorHalfLife?.TotalMilliseconds ?? 0;
             var oldest = long.MaxValue;
             Dictionary<string, int>? byClass = null;
             for (var i = 0; i < _count; i++)
@@ -93,13 +101,15 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
                     // One caller's request refused (a 400, a content filter) says nothing about the model's health.
                     if (failure == ModelFailureClass.Rejected)
                         rejected++;
+                    else
+                        failedWeight += halfLifeMs > 0 ? Math.Pow(0.5, (now - sample.AtMs) / halfLifeMs) : 1;
                 }
                 else
                     latencies[ok++] = sample.Ms;
             }
             Array.Sort(latencies, 0, ok);
             var judged = recent - rejected;
-            var errorRate = judged == 0 ? 0 : (double)(judged - ok) / judged;
+            var errorRate = judged == 0 ? 0 : Math.Min(1, failedWeight / judged);
             var fresh = new HealthSnapshot(
                 recent, errorRate, (IReadOnlyDictionary<string, int>?)byClass ?? EmptyClasses, _ewmaMs,
                 Percentile(latencies, ok, 0.50), Percentile(latencies, ok, 0.95), _calls, _failures, _canceled);
@@ -107,6 +117,9 @@ public sealed class ModelHealth(int samples, TimeSpan window, TimeProvider time)
             _cachedVersion = _version;
             // valid until the oldest sample in it falls out of the window (a snapshot of no samples never changes by time)
             _cachedUntilMs = oldest == long.MaxValue ? long.MaxValue : oldest + (long)window.TotalMilliseconds;
+            // Decaying failures change the figures with time: a kept snapshot lasts a small part of a half-life.
+            if (failedWeight > 0 && halfLifeMs > 0)
+                _cachedUntilMs = Math.Min(_cachedUntilMs, now + Math.Max(1, (long)(halfLifeMs / 64)));
             return fresh;
         }
     }

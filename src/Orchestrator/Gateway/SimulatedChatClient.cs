@@ -126,9 +126,35 @@ internal sealed class SimulatedChatClient(ModelEntry model, TimeProvider time) :
         IEnumerable<ChatMessage> messages, ChatOptions? options,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // The whole reply is made as a call would make it (latency, failures, tool turns), then sent in a few deltas, as
+        // a provider streams: text in about four pieces, each tool call whole, usage and the finish last.
         var response = await GetResponseAsync(messages, options, cancellationToken);
-        foreach (var update in response.ToChatResponseUpdates())
-            yield return update;
+        var message = response.Messages[^1];
+        var id = "sim-" + Guid.NewGuid().ToString("N");
+        foreach (var piece in Pieces(message.Text, 4))
+            yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { MessageId = id, ModelId = response.ModelId };
+        foreach (var call in message.Contents.OfType<FunctionCallContent>())
+            yield return new ChatResponseUpdate(ChatRole.Assistant, [call]) { MessageId = id, ModelId = response.ModelId };
+        yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(response.Usage!)])
+        {
+            MessageId = id, ModelId = response.ModelId, FinishReason = response.FinishReason,
+        };
+    }
+
+    /// <summary>Cuts text into at most <paramref name="count"/> pieces at spaces; joined, they are the text again.</summary>
+    internal static IEnumerable<string> Pieces(string text, int count)
+    {
+        var start = 0;
+        for (var i = 1; i < count && start < text.Length; i++)
+        {
+            var cut = text.IndexOf(' ', Math.Max(start + 1, text.Length * i / count));
+            if (cut < 0)
+                break;
+            yield return text[start..(cut + 1)];
+            start = cut + 1;
+        }
+        if (start < text.Length)
+            yield return text[start..];
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null) =>

@@ -250,7 +250,40 @@ internal sealed class JobExecution(
         }
     }
 
-    async Task<bool> FinishAsync(Job job, JobStatus expected, JobOutcome outcome, Gateway.TokenUsage? spent = null)
+    /// <summary>
+    /// Records a job that ran outside the queue, on the request that asked for it (a chat completion): its row, already
+    /// ended, and its nodes, queued to the group-commit writer behind the answer, which does not wait for them. Until they
+    /// commit (a few milliseconds) a crash loses the record, never the answer; doc/api.md says so. A budget hold taken at
+    /// admission settles with the row.
+    /// </summary>
+    public async Task<bool> RecordInlineAsync(Job job, JobOutcome outcome, IReadOnlyList<StoreWrite> nodes)
+    {
+        var usage = Close(job, outcome, null);
+        var row = writer.WriteAsync(Settled(JobWrites.Admit(job), job, usage));
+        var written = nodes.Select(writer.WriteAsync).ToList();
+        try
+        {
+            if (!await row)
+                return false;
+            await Task.WhenAll(written);
+        }
+        catch (Exception error)
+        {
+            log.LogError(error, "Could not record job {JobId}, answered on its request", job.Id);
+            return false;
+        }
+        telemetry.Accepted.Add(1, TagsOf(job));
+        telemetry.Count(job.Tenant, job.Principal, "jobs.accepted");
+        Ended(job, outcome);
+        return true;
+    }
+
+    /// <summary>A job that holds budget settles in the same transaction as its end: the actual usage is spent, the rest released.</summary>
+    static StoreWrite Settled(StoreWrite end, Job job, Gateway.TokenUsage usage) =>
+        job.HeldTokens is null ? end : Tenancy.SettledEnd.Of(end, job.Id, usage.InputTokens + usage.OutputTokens, usage.CostUsd);
+
+    /// <summary>Sets the job's end on it; answers what its model calls used.</summary>
+    Gateway.TokenUsage Close(Job job, JobOutcome outcome, Gateway.TokenUsage? spent)
     {
         var now = Now;
         job.Status = outcome.Status;
@@ -269,16 +302,25 @@ internal sealed class JobExecution(
         job.InputTokens = usage.InputTokens;
         job.OutputTokens = usage.OutputTokens;
         job.CostMicros = Tenancy.Ledger.MicrosUp(usage.CostUsd);
-        var write = expected == JobStatus.Running && job.Owner == node.Id ? JobWrites.End(job) : JobWrites.Finish(job, expected);
-        // A job that holds budget settles in the same transaction as its end: the actual usage is spent, the rest released.
-        if (job.HeldTokens is not null)
-            write = Tenancy.SettledEnd.Of(write, job.Id, usage.InputTokens + usage.OutputTokens, usage.CostUsd);
+        return usage;
+    }
+
+    async Task<bool> FinishAsync(Job job, JobStatus expected, JobOutcome outcome, Gateway.TokenUsage? spent = null)
+    {
+        var usage = Close(job, outcome, spent);
+        var write = Settled(expected == JobStatus.Running && job.Owner == node.Id ? JobWrites.End(job) : JobWrites.Finish(job, expected), job, usage);
         if (!await writer.WriteAsync(write))
         {
             log.LogWarning("Job {JobId} was no longer {Status} when it ended as {Outcome}", job.Id, expected, outcome.Status);
             return false;
         }
+        Ended(job, outcome);
+        return true;
+    }
 
+    /// <summary>What follows a committed end: the counters, and whoever waits on the job is told.</summary>
+    void Ended(Job job, JobOutcome outcome)
+    {
         var tags = TagsOf(job);
         switch (outcome.Status)
         {
@@ -296,10 +338,10 @@ internal sealed class JobExecution(
                 telemetry.Count(job.Tenant, job.Principal, $"jobs.failed.{outcome.ErrorCode}");
                 break;
         }
-        if (job.StartedAt is not null)
+        if (job.StartedAt is not null && job.RunMs is { } runMs)
         {
-            telemetry.RunTime.Record(job.RunMs.Value, TagsOf(job));
-            telemetry.Latency(job.Tenant, job.Principal, "runMs", job.RunMs.Value);
+            telemetry.RunTime.Record(runMs, TagsOf(job));
+            telemetry.Latency(job.Tenant, job.Principal, "runMs", runMs);
         }
         if (job.Breached)
         {
@@ -309,7 +351,6 @@ internal sealed class JobExecution(
         completions.Publish(job);
         if (job.StartedAt is not null)
             slots.Freed(job.Tenant);
-        return true;
     }
 
     static Activity? StartActivity(Job job)

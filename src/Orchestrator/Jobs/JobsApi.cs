@@ -17,6 +17,9 @@ public static class JobsApi
         jobs.MapGet("/{jobId}", Get).WithSummary("The job view.");
         jobs.MapGet("/{jobId}/result", Result).WithSummary("Long-poll for the job's end: 200 when terminal, 202 with Retry-After when not.");
         jobs.MapPost("/{jobId}/cancel", Cancel).WithSummary("Cancel a queued job at once, a running one at its next cancellation point.");
+        jobs.MapGet("/{jobId}/events", Events)
+            .WithSummary("The job's progress as server-sent events until its end; resumable with Last-Event-ID.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream");
         return jobs;
     }
 
@@ -63,6 +66,13 @@ public static class JobsApi
     }
 
     static readonly TimeSpan StorePoll = TimeSpan.FromSeconds(1);
+
+    static async Task<Results<ServerSentEventsResult<string>, ProblemHttpResult>> Events(
+        string jobId, Caller caller, JobQueries queries, JobEvents events,
+        [Microsoft.AspNetCore.Mvc.FromHeader(Name = "Last-Event-ID")] string? lastEventId, CancellationToken cancellationToken) =>
+        await queries.FindAsync(caller, jobId, cancellationToken) is null
+            ? NotFound(jobId)
+            : TypedResults.ServerSentEvents(events.StreamAsync(jobId, lastEventId));
 
     static async Task<Results<Accepted<JobView>, ProblemHttpResult>> Cancel(
         string jobId, Caller caller, JobQueries queries, JobQueue queue, RunningJobs running,

@@ -17,6 +17,10 @@ namespace Orchestrator.Jobs;
 [JsonSerializable(typeof(TelemetryView))]
 [JsonSerializable(typeof(GraphView))]
 [JsonSerializable(typeof(TenantUsage))]
+[JsonSerializable(typeof(JobStatusEvent))]
+[JsonSerializable(typeof(NodeEvent))]
+[JsonSerializable(typeof(DeltaEvent))]
+[JsonSerializable(typeof(ApprovalEvent))]
 internal sealed partial class JobsJson : JsonSerializerContext
 {
 }

@@ -19,6 +19,7 @@ internal static class JobsSetup
         services.AddHostedService(sp => sp.GetRequiredService<JobSlots>());
         services.AddSingleton<JobExecution>();
         services.AddSingleton<JobQueries>();
+        services.AddSingleton<JobEvents>();
         services.AddSingleton<JobDispatcher>();
         services.AddSingleton<JobWorkers>();
         services.AddHostedService(sp => sp.GetRequiredService<JobWorkers>());

@@ -32,6 +32,12 @@ public sealed record ActRequest
 
     /// <summary>Optional; the <c>Idempotency-Key</c> header works too.</summary>
     public string? IdempotencyKey { get; init; }
+
+    /// <summary>
+    /// The conversation of a <c>/v1/chat/completions</c> call, as its caller sent it; set by that endpoint only
+    /// (<c>/v1/act</c> refuses it). When present, a model node is asked exactly this conversation with these functions.
+    /// </summary>
+    public ChatTranscript? Chat { get; init; }
 }
 
 public sealed record ActMessage

@@ -28,7 +28,7 @@ public sealed record ModelCheckpoint(string? Text, IReadOnlyList<ToolCallRecord>
         return new ChatMessage(ChatRole.Assistant, contents);
     }
 
-    static Dictionary<string, object?> Arguments(JsonElement arguments) =>
+    internal static Dictionary<string, object?> Arguments(JsonElement arguments) =>
         arguments.ValueKind == JsonValueKind.Object
             ? arguments.EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone())
             : [];
@@ -46,6 +46,19 @@ public sealed record MessageRecord(string Role, string? Text, IReadOnlyList<Tool
         message.Contents.OfType<FunctionCallContent>().Select(c => new ToolCallRecord(
             c.CallId, c.Name, JsonSerializer.SerializeToElement(c.Arguments ?? new Dictionary<string, object?>(), AIJsonUtilities.DefaultOptions))).ToList() is { Count: > 0 } calls ? calls : null,
         message.Contents.OfType<FunctionResultContent>().FirstOrDefault()?.CallId);
+
+    /// <summary>The message again, as the model is given it: <see cref="Of"/> of the result is this record.</summary>
+    public ChatMessage ToMessage()
+    {
+        var contents = new List<AIContent>();
+        if (ToolCallId is not null)
+            contents.Add(new FunctionResultContent(ToolCallId, Text ?? ""));
+        else if (Text is not null)
+            contents.Add(new TextContent(Text));
+        foreach (var call in ToolCalls ?? [])
+            contents.Add(new FunctionCallContent(call.CallId, call.Name, ModelCheckpoint.Arguments(call.Arguments)));
+        return new ChatMessage(new ChatRole(Role), contents);
+    }
 }
 
 /// <summary>An effect node's input: the call, its risk class, and what the effect planned (facts to reconcile by).</summary>

@@ -32,6 +32,9 @@ public sealed class IntentCatalog
                 throw new OptionsValidationException(WorkflowOptions.Section, typeof(WorkflowOptions),
                     [$"Intent '{policy.Intent}' is defined twice (again in {file})."]);
         }
+        // The OpenAI-compatible endpoint's intent is part of the service, not of the operator's folder; a file may still
+        // define it (its deadline, its routing) and then wins.
+        policies.TryAdd(ChatIntent.Name, Parse(ChatIntent.Policy));
         DefaultIntent = options.Value.DefaultIntent;
         if (!policies.ContainsKey(DefaultIntent))
             throw new OptionsValidationException(WorkflowOptions.Section, typeof(WorkflowOptions),
@@ -97,4 +100,24 @@ public sealed class IntentCatalog
     static OptionsValidationException Missing(string path) =>
         new(WorkflowOptions.Section, typeof(WorkflowOptions),
             [$"Orchestrator:Workflow:PoliciesPath '{path}' is not a folder (looked in the content root and the app folder)."]);
+}
+
+/// <summary>The intent every <c>/v1/chat/completions</c> call is recorded as: one model node asked the caller's conversation.</summary>
+public static class ChatIntent
+{
+    public const string Name = "chat/completions";
+
+    /// <summary>The node the call is recorded as.</summary>
+    public const string Node = "chat";
+
+    internal const string Policy = """
+        {
+          "intent": "chat/completions",
+          "version": "1",
+          "description": "An OpenAI-compatible chat completion: the caller's conversation, functions and settings, one model call.",
+          "deadlineMs": 300000,
+          "capabilities": [],
+          "nodes": [ { "id": "chat", "kind": "model", "role": "chat" } ]
+        }
+        """;
 }

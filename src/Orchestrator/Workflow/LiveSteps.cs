@@ -11,12 +11,13 @@ namespace Orchestrator.Workflow;
 /// again, its checkpoint stands in for it.
 /// </summary>
 internal sealed class LiveSteps(
-    ModelGateway gateway, EffectRegistry effects, NodeTelemetry telemetry, AuditTrail audit, string defaultStrategy,
+    ModelGateway gateway, EffectRegistry effects, NodeTelemetry telemetry, AuditTrail audit, ModelDeltas deltas, string defaultStrategy,
     TimeProvider time, ILogger log, IWorkflowRun run, ActRequest request, IntentPolicy policy, JobGraph graph) : IStepExecutor
 {
     readonly List<(string Node, ModelCheckpoint? Checkpoint, RoutingDecision Decision)> _models = [];
 
     public ModelGateway Gateway => gateway;
+    public ModelDeltas Deltas => deltas;
     public EffectRegistry Effects => effects;
     public NodeTelemetry Telemetry => telemetry;
 

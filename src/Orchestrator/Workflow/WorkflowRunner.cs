@@ -23,6 +23,7 @@ internal sealed class WorkflowRunner(
     NodeTelemetry telemetry,
     IOptions<GatewayOptions> gatewayOptions,
     AuditTrail audit,
+    ModelDeltas deltas,
     TimeProvider time,
     ILogger<WorkflowRunner> log)
 {
@@ -34,7 +35,7 @@ internal sealed class WorkflowRunner(
 
         var request = run.Request;
         var graph = run.Graph ??= await graphs.LoadAsync(run, policy, cancellationToken);
-        var steps = new LiveSteps(gateway, effects, telemetry, audit, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
+        var steps = new LiveSteps(gateway, effects, telemetry, audit, deltas, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
         var result = await WorkflowWalk.RunAsync(policy, request, steps, cancellationToken);
         return new WorkflowResult(result.Failure is null ? result.Text ?? "" : null, result.Path, steps.LastModel, steps.Usage, steps.Routing, result.Failure);
     }

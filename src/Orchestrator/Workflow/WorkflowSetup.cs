@@ -10,6 +10,7 @@ internal static class WorkflowSetup
         builder.Services.AddSingleton<IntentCatalog>();
         builder.Services.AddSingleton<JobGraphs>();
         builder.Services.AddSingleton<NodeTelemetry>();
+        builder.Services.AddSingleton<ModelDeltas>();
         builder.Services.AddScoped<WorkflowRunner>();
         return builder;
     }

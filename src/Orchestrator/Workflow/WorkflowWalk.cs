@@ -19,9 +19,11 @@ internal interface IStepExecutor
 }
 
 /// <summary>A model node to run: its id, the policy node it serves, its conversation, and the capabilities offered (null: none).</summary>
-internal sealed record ModelStep(string NodeId, PolicyNode Policy, List<ChatMessage> Messages, IReadOnlyList<string>? Offered, IReadOnlyList<string> Parents)
+/// <remarks><paramref name="Chat"/>: a chat call's own functions and settings, offered instead of capabilities (the caller runs them).</remarks>
+internal sealed record ModelStep(string NodeId, PolicyNode Policy, List<ChatMessage> Messages, IReadOnlyList<string>? Offered, IReadOnlyList<string> Parents, ChatTranscript? Chat = null)
 {
-    public IReadOnlyList<string> ToolNames => Offered?.Select(Capabilities.FunctionName).ToList() ?? [];
+    public IReadOnlyList<string> ToolNames =>
+        Chat is not null ? Chat.Functions?.Select(f => f.Name).ToList() ?? [] : Offered?.Select(Capabilities.FunctionName).ToList() ?? [];
 }
 
 /// <summary>An effect node to run: the tool call and the capability it maps to (null when it maps to none).</summary>
@@ -65,7 +67,7 @@ internal static class WorkflowWalk
             {
                 previous = node.Kind == NodeKinds.Agent
                     ? await AgentAsync(policy, request, node, previous, steps, path, cancellationToken)
-                    : (await ModelAsync(steps, new ModelStep(node.Id, node, Conversation.For(request, node, previous), null, Last(path)), path, cancellationToken)).Text;
+                    : (await ModelAsync(steps, new ModelStep(node.Id, node, Conversation.For(request, node, previous), null, Last(path), request.Chat), path, cancellationToken)).Text;
             }
             return new WalkResult(previous ?? "", path, null);
         }
@@ -133,6 +135,9 @@ internal static class Conversation
 {
     public static List<ChatMessage> For(ActRequest request, PolicyNode node, string? previousAnswer)
     {
+        // A chat call's conversation is the caller's, word for word: no prompt of ours is added to it.
+        if (request.Chat is { } chat)
+            return chat.ToMessages();
         var messages = new List<ChatMessage>();
         if (!string.IsNullOrWhiteSpace(node.Prompt))
             messages.Add(new ChatMessage(ChatRole.System, node.Prompt));

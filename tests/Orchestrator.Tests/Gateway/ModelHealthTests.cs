@@ -75,4 +75,33 @@ public sealed class ModelHealthTests
         snapshot.RecentCalls.Should().Be(4);
         snapshot.P95Ms.Should().Be(4);
     }
+
+    [Fact]
+    public void Failures_fade_from_the_error_share_with_time_alone()
+    {
+        var health = new ModelHealth(200, TimeSpan.FromMinutes(5), _time, errorHalfLife: TimeSpan.FromSeconds(30));
+        health.Succeeded(10);
+        health.Failed(ModelFailureClass.ServerError, 10);
+        health.Failed(ModelFailureClass.Rejected, 10);
+        health.Snapshot().ErrorRate.Should().Be(0.5, "a refused request is not the model's failure");
+
+        _time.Advance(TimeSpan.FromSeconds(30));
+        health.Snapshot().ErrorRate.Should().BeApproximately(0.25, 1e-9, "a failure weighs half after one half-life, without any new call");
+
+        _time.Advance(TimeSpan.FromSeconds(60));
+        health.Snapshot().ErrorRate.Should().BeApproximately(0.0625, 1e-9);
+        health.Snapshot().ErrorsByClass["server_error"].Should().Be(1, "the failure is still counted; only its weight fades");
+    }
+
+    [Fact]
+    public void Without_a_half_life_the_error_share_changes_only_with_calls_and_the_window()
+    {
+        var health = new ModelHealth(200, TimeSpan.FromMinutes(5), _time);
+        health.Succeeded(10);
+        health.Failed(ModelFailureClass.ServerError, 10);
+
+        _time.Advance(TimeSpan.FromMinutes(4));
+
+        health.Snapshot().ErrorRate.Should().Be(0.5);
+    }
 }

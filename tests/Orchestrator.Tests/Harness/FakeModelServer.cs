@@ -41,6 +41,9 @@ public sealed class FakeModelServer : IAsyncDisposable
 
     public int Calls => Volatile.Read(ref _calls);
 
+    /// <summary>Runs on every request before it is answered (a test advances its fake clock here, to give the model a latency).</summary>
+    public Action? OnCall { get; set; }
+
     /// <summary>Requests received, newest last (the parsed JSON bodies).</summary>
     public ConcurrentQueue<JsonObject> Requests { get; } = new();
 
@@ -56,6 +59,7 @@ public sealed class FakeModelServer : IAsyncDisposable
     async Task HandleAsync(HttpContext context)
     {
         Interlocked.Increment(ref _calls);
+        OnCall?.Invoke();
         var body = await JsonNode.ParseAsync(context.Request.Body) as JsonObject ?? [];
         Requests.Enqueue(body);
         var behavior = _script.TryDequeue(out var next) ? next : Default;
@@ -85,6 +89,11 @@ public sealed class FakeModelServer : IAsyncDisposable
             return;
         }
         var model = body["model"]?.GetValue<string>() ?? "fake";
+        if (body["stream"]?.GetValue<bool>() == true)
+        {
+            await StreamAsync(context, body, behavior, model);
+            return;
+        }
         var message = new JsonObject { ["role"] = "assistant", ["content"] = behavior.Text };
         if (behavior.ToolCall is { } call)
         {
@@ -114,14 +123,70 @@ public sealed class FakeModelServer : IAsyncDisposable
         await context.Response.WriteAsync(response.ToJsonString());
     }
 
+    /// <summary>
+    /// A streamed answer as OpenAI sends it: the text in three chunks (or the tool call in one), the finish, the usage
+    /// when asked, <c>[DONE]</c>. <see cref="Behavior.CutAfter"/> chunks in, it breaks off with an event that does not parse.
+    /// </summary>
+    async Task StreamAsync(HttpContext context, JsonObject body, Behavior behavior, string model)
+    {
+        context.Response.ContentType = "text/event-stream";
+        var id = "chatcmpl-" + Calls;
+        var sent = 0;
+        async Task Send(JsonObject delta, string? finish = null, JsonObject? usage = null, bool noChoice = false)
+        {
+            var chunk = new JsonObject
+            {
+                ["id"] = id, ["object"] = "chat.completion.chunk", ["created"] = 1_700_000_000, ["model"] = model,
+                ["choices"] = noChoice ? new JsonArray() : new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finish }),
+            };
+            if (usage is not null)
+                chunk["usage"] = usage;
+            await context.Response.WriteAsync("data: " + chunk.ToJsonString() + "\n\n");
+            await context.Response.Body.FlushAsync();
+        }
+        await Send(new JsonObject { ["role"] = "assistant", ["content"] = "" });
+        if (behavior.ToolCall is { } call)
+            await Send(new JsonObject
+            {
+                ["tool_calls"] = new JsonArray(new JsonObject
+                {
+                    ["index"] = 0, ["id"] = "call_" + Calls, ["type"] = "function",
+                    ["function"] = new JsonObject { ["name"] = call.Name, ["arguments"] = call.Arguments },
+                }),
+            });
+        else
+        {
+            var text = behavior.Text ?? "";
+            var third = Math.Max(1, text.Length / 3);
+            for (var at = 0; at < text.Length; at += third)
+            {
+                if (behavior.CutAfter is { } cut && sent == cut)
+                {
+                    // Broken mid-way: an event that is not a chunk, then nothing (a reset connection would race the chunks before it).
+                    await context.Response.WriteAsync("data: {\"choices\": [{\"delta\": \n\n");
+                    return;
+                }
+                await Send(new JsonObject { ["content"] = text.Substring(at, Math.Min(third, text.Length - at)) });
+                sent++;
+            }
+        }
+        await Send(new JsonObject(), behavior.FinishReason ?? (behavior.ToolCall is null ? "stop" : "tool_calls"));
+        if (body["stream_options"]?["include_usage"]?.GetValue<bool>() == true)
+            await Send(new JsonObject(), usage: new JsonObject { ["prompt_tokens"] = 11, ["completion_tokens"] = 7, ["total_tokens"] = 18 }, noChoice: true);
+        await context.Response.WriteAsync("data: [DONE]\n\n");
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
 
-    public sealed record Behavior(int Status = 200, string? Text = null, TimeSpan Delay = default, bool Garbage = false, string? RetryAfter = null, (string Name, string Arguments)? ToolCall = null, string? FinishReason = null)
+    public sealed record Behavior(int Status = 200, string? Text = null, TimeSpan Delay = default, bool Garbage = false, string? RetryAfter = null, (string Name, string Arguments)? ToolCall = null, string? FinishReason = null, int? CutAfter = null)
     {
+        /// <summary>A streamed answer that breaks off after <paramref name="chunks"/> text chunks.</summary>
+        public static Behavior Cut(string text, int chunks) => new(Text: text, CutAfter: chunks);
+
         /// <summary>What Azure OpenAI answers when its content filter withholds the answer.</summary>
         public static Behavior Filtered() => new(Text: null, FinishReason: "content_filter");
 

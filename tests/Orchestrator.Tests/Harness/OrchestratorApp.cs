@@ -172,6 +172,26 @@ public static class Api
         }
     }
 
+    /// <summary>
+    /// Waits until a job is recorded and <paramref name="condition"/> holds for its view: for jobs whose row is committed
+    /// behind their answer (a chat completion), which may be a moment away when the answer arrives.
+    /// </summary>
+    public static async Task<JsonObject> WaitForRecordAsync(this HttpClient client, string jobId, Func<JsonObject, bool>? condition = null, TimeSpan? timeout = null)
+    {
+        var until = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        while (true)
+        {
+            var response = await client.GetAsync($"/v1/jobs/{jobId}/result?waitMs=200");
+            if (response.StatusCode != System.Net.HttpStatusCode.NotFound && await BodyOf(response) is var job && (condition ?? (_ => true))(job))
+                return job;
+            if (DateTime.UtcNow > until)
+                throw new TimeoutException($"Job {jobId} was not recorded as expected; last answer: {response.StatusCode}");
+            // A job not recorded yet is 404 at once: give the writer its commit (it takes a few milliseconds).
+            if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+                await Task.Delay(10);
+        }
+    }
+
     public static async Task<JsonObject> BodyOf(HttpResponseMessage response)
     {
         var text = await response.Content.ReadAsStringAsync();

@@ -31,8 +31,15 @@ internal sealed class ModelNode : NodeHandler<ModelStep, ModelCheckpoint>
         using var activity = telemetry.Start(node, run.Tenant);
         try
         {
-            var tools = step.Offered is null ? null : live.Effects.Declarations(step.Offered);
-            var reply = await live.Gateway.CompleteAsync(new ModelCall(run.TraceId, step.NodeId, step.Messages, tools, routing, seed, live.Policy.MaxOutputTokens), cancellationToken);
+            var tools = step.Chat is { } chat ? chat.Tools() : step.Offered is null ? null : live.Effects.Declarations(step.Offered);
+            // The intent's output ceiling bounds every call (a budget reserves it); a caller's own max_tokens may only lower it.
+            var options = step.Chat?.Settings?.ToOptions() ?? new Microsoft.Extensions.AI.ChatOptions();
+            options.MaxOutputTokens = Math.Min(options.MaxOutputTokens ?? int.MaxValue, live.Policy.MaxOutputTokens);
+            var call = new ModelCall(run.TraceId, step.NodeId, step.Messages, tools, routing, seed, options);
+            // Streamed only while someone watches the job's tokens (and not hedged: a stream is not raced).
+            var reply = live.Deltas.IsWatched(run.JobId) && !routing.Hedge
+                ? await StreamAsync(call, live, cancellationToken)
+                : await live.Gateway.CompleteAsync(call, cancellationToken);
             var checkpoint = ModelCheckpoint.Of(reply);
             live.End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, WorkflowJson.Default.ModelCheckpoint));
             return live.Modeled(step.NodeId, checkpoint);
@@ -48,6 +55,16 @@ internal sealed class ModelNode : NodeHandler<ModelStep, ModelCheckpoint>
             live.End(node, NodeStatus.Failed, null, Problems.ModelFailed, error.Message);
             throw new StepFailed(StepFailure.Failed(Problems.ModelFailed, error.Message, transient: ModelFailureClasses.IsRetryable(error.Failure)));
         }
+    }
+
+    /// <summary>The call streamed, each piece of text published to the job's watchers; the reply is the whole answer.</summary>
+    static async Task<ModelReply> StreamAsync(ModelCall call, LiveSteps live, CancellationToken cancellationToken)
+    {
+        await using var stream = await live.Gateway.StreamAsync(call, cancellationToken);
+        await foreach (var update in stream.ReadAsync(cancellationToken))
+            if (update.Text is { Length: > 0 } text)
+                live.Deltas.Publish(new ModelDelta(live.Run.JobId, call.NodeId, text));
+        return stream.Reply();
     }
 
     public override Task<ModelCheckpoint> RecordedAsync(ModelStep step, RecordedSteps recorded)
