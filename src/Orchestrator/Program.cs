@@ -48,15 +48,15 @@ app.UseAuthorization();
 app.UseMiddleware<BodyLimits>();
 
 app.MapHealth();
-app.MapActing().RequireAuthorization().WithBodyLimit(app.Configuration);
-app.MapChatCompletions().RequireAuthorization().WithBodyLimit(app.Configuration);
-app.MapJobs().RequireAuthorization();
+app.MapActing().RequireAuthorization(TenancySetup.UserPolicy).WithBodyLimit(app.Configuration);
+app.MapChatCompletions().RequireAuthorization(TenancySetup.UserPolicy).WithBodyLimit(app.Configuration);
+app.MapJobs().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapAudit().RequireAuthorization();
 app.MapAdmin();
 app.MapUsage().RequireAuthorization();
-app.MapGraph().RequireAuthorization();
+app.MapGraph().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapModels().RequireAuthorization();
-app.MapReplay().RequireAuthorization();
+app.MapReplay().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapDiag();
 
 app.Run();

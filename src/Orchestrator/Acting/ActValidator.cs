@@ -38,6 +38,11 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
         }
         if (!hasInput)
             Error("input", "Give the request some input: a non-empty 'input', or 'messages' with a user message.");
+        // The store keeps no NUL character in text (PostgreSQL refuses it), and what a request says is kept: memory, replays.
+        if (request.Input?.Contains('\0') == true)
+            Error("input", "input must not contain a NUL character (\\u0000).");
+        if (request.Messages?.Any(m => m?.Content?.Contains('\0') == true) == true)
+            Error("messages", "A message must not contain a NUL character (\\u0000).");
 
         var sync = request.Mode switch
         {
@@ -84,12 +89,16 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
 
         if (request.Session is { Length: > MaxKey })
             Error("session", $"session must be at most {MaxKey} characters.");
+        else if (request.Session?.Any(char.IsControl) == true)
+            Error("session", "session must not contain control characters.");
 
         var key = headerKey ?? request.IdempotencyKey;
         if (headerKey is not null && request.IdempotencyKey is not null && headerKey != request.IdempotencyKey)
             Error("idempotencyKey", "The Idempotency-Key header and the body's idempotencyKey differ.");
         else if (key is not null && (key.Length is 0 or > MaxKey))
             Error("idempotencyKey", $"An idempotency key must be 1-{MaxKey} characters.");
+        else if (key?.Any(char.IsControl) == true)
+            Error("idempotencyKey", "An idempotency key must not contain control characters.");
 
         if (request.Versions?.Policy is { } pin && policy is not null && pin != policy.Version)
             Error("versions.policy", $"Policy version '{pin}' of '{intent}' is not available; version '{policy.Version}' is in force.");

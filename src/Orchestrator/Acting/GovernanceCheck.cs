@@ -22,7 +22,7 @@ internal sealed class GovernanceCheck(TenantDirectory tenants, ModelGateway gate
         var document = tenants.Find(caller.Tenant);
         var tenant = document.Limits;
         var principal = TenantDirectory.PrincipalLimits(document, caller.Principal);
-        if (tenant is null && principal is null && document.Overrides is null)
+        if (tenant is null or { IsEmpty: true } && principal is null or { IsEmpty: true } && document.Overrides is null)
             return ValueTask.FromResult<ActAnswer?>(null);
 
         if (Clamp(admitting.Act, document, tenant, principal) is not { } act)
@@ -47,7 +47,8 @@ internal sealed class GovernanceCheck(TenantDirectory tenants, ModelGateway gate
                 return Refuse(Problems.For(Problems.BudgetExceeded,
                     "No model this request may reach has a price, so its cost cannot be metered against the tenant's cost budget; configure the models' CostPer1kInputUsd and CostPer1kOutputUsd.",
                     extensions: Extensions(costBudget && tenant?.DailyCostBudgetUsd is not null ? "tenant" : "principal", "dailyCostBudgetUsd", Ledger.NextDay(now))));
-            if (costBudget && act.Request.Routing?.Models is null && reachable.Count < gateway.Models.Count)
+            // Under a cost budget the request reaches only priced models, whatever it (or the tenant's override) named.
+            if (costBudget)
                 admitting.Act = act = act with { Request = act.Request with { Routing = (act.Request.Routing ?? new ActRouting()) with { Models = reachable.Select(m => m.Id).ToList() } } };
             var (tokens, micros) = WorstCase(act, reachable);
             var day = Ledger.Day(now);
@@ -112,16 +113,18 @@ internal sealed class GovernanceCheck(TenantDirectory tenants, ModelGateway gate
 
     /// <summary>
     /// The most the request can use: for every model call the intent may make (a model node once, an agent node up to
-    /// its step limit), the request (as JSON) and every prompt of the intent (about four characters a token) plus what
-    /// the calls before it may have answered, plus the intent's output ceiling; priced at the dearest reachable model.
+    /// its step limit), the request (as UTF-8 JSON) and every prompt of the intent, at most a token a byte, plus what the
+    /// calls before it may have answered, plus the intent's output ceiling; priced at the dearest reachable model.
     /// </summary>
     internal static (long Tokens, long Micros) WorstCase(AdmittedAct act, IReadOnlyList<CatalogModel> reachable)
     {
         var policy = act.Policy;
-        // The request as JSON bounds its text from above, whatever carries it (input, messages, a chat transcript and its tools).
-        long chars = System.Text.Json.JsonSerializer.Serialize(act.Request, WorkflowJson.Default.ActRequest).Length
-                     + policy.Nodes.Sum(n => (long)(n.Prompt?.Length ?? 0));
-        var baseInput = (chars + 3) / 4 + 16;
+        // The request as UTF-8 JSON bounds its text from above, whatever carries it (input, messages, a chat transcript and
+        // its tools), and a byte-level tokenizer never makes more tokens than bytes: a bound that holds for any language,
+        // where four characters a token is an average that CJK text or emoji pass.
+        long bytes = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(act.Request, WorkflowJson.Default.ActRequest).Length
+                     + policy.Nodes.Sum(n => (long)System.Text.Encoding.UTF8.GetByteCount(n.Prompt ?? ""));
+        var baseInput = bytes + 16;
         var calls = policy.Nodes.Sum(n => n.Kind == NodeKinds.Agent ? policy.MaxSteps : n.Kind == NodeKinds.Model ? 1 : 0);
         long output = policy.MaxOutputTokens;
         long input = 0;
@@ -221,11 +224,16 @@ internal sealed class TakeAll(IReadOnlyList<CounterTake> takes, BudgetHold? hold
     }
 }
 
-/// <summary>A tenant's routing overrides may name only strategies and models the gateway knows.</summary>
-internal sealed class TenantRoutingCheck(ModelGateway gateway) : ITenantDocumentCheck
+/// <summary>A tenant's overrides may name only strategies and models the gateway knows, and deadlines a request could ask for.</summary>
+internal sealed class TenantRoutingCheck(ModelGateway gateway, Microsoft.Extensions.Options.IOptions<ActingOptions> acting) : ITenantDocumentCheck
 {
     public void Check(TenantDocument document, IDictionary<string, string[]> errors)
     {
+        var maxDeadline = (long)acting.Value.MaxDeadline.TotalMilliseconds;
+        if (document.Overrides?.DeadlineMs is { } bounds)
+            foreach (var (name, value) in (ReadOnlySpan<(string, long?)>)[("min", bounds.Min), ("max", bounds.Max)])
+                if (value > maxDeadline)
+                    errors[$"overrides.deadlineMs.{name}"] = [$"{name} must be at most Orchestrator:Acting:MaxDeadline ({maxDeadline} ms)."];
         if (document.Overrides?.Routing is not { } routing)
             return;
         if (routing.Strategy is { } strategy && !RoutingStrategies.IsKnown(strategy))

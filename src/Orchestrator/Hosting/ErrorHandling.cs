@@ -25,6 +25,13 @@ internal sealed partial class ErrorHandling(IProblemDetailsService problems, ILo
             problem.Extensions["code"] = code;
             log.LogDebug(exception, "Bad request: {Message}", message);
         }
+        else if (IsNulInText(exception))
+        {
+            // PostgreSQL keeps no NUL character in text (22021); a value that carries one is the caller's, not a fault here.
+            problem = new ProblemDetails { Status = StatusCodes.Status400BadRequest, Detail = "A value contains a NUL character (\\u0000), which the store cannot keep." };
+            problem.Extensions["code"] = Problems.ValidationFailed;
+            log.LogDebug(exception, "Bad request: a NUL character in a value");
+        }
         else if (exception is OperationCanceledException && context.RequestAborted.IsCancellationRequested)
         {
             // The client went away; nobody is listening for an answer.
@@ -42,6 +49,14 @@ internal sealed partial class ErrorHandling(IProblemDetailsService problems, ILo
         }
         context.Response.StatusCode = problem.Status!.Value;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
+    }
+
+    static bool IsNulInText(Exception exception)
+    {
+        for (Exception? e = exception; e is not null; e = e.InnerException)
+            if (e is System.Data.Common.DbException { SqlState: "22021" })
+                return true;
+        return false;
     }
 
     static (string? Field, string Message) Describe(BadHttpRequestException bad)

@@ -88,11 +88,11 @@ public static class AdminApi
         var errors = new Dictionary<string, string[]>();
         if (!Identifiers.IsValid(request.Tenant))
             errors["tenant"] = ["tenant is required: 1-100 characters of letters, digits, '-', '_' or '.'."];
-        if (string.IsNullOrWhiteSpace(request.Principal) || request.Principal.Length > 200)
-            errors["principal"] = ["principal is required: 1-200 characters."];
+        if (!Identifiers.IsPrincipal(request.Principal))
+            errors["principal"] = ["principal is required: 1-200 characters, no control characters."];
         var roles = request.Roles is { Count: > 0 } asked ? asked.Distinct().ToList() : [Roles.User];
-        if (roles.FirstOrDefault(r => !KnownRoles.Contains(r)) is { } unknown)
-            errors["roles"] = [$"Unknown role '{unknown}'; roles are 'user', 'operator', 'approver' and 'auditor'."];
+        if (roles.Any(r => r is null || !KnownRoles.Contains(r)))
+            errors["roles"] = [$"Unknown role '{roles.First(r => r is null || !KnownRoles.Contains(r)) ?? "null"}'; roles are 'user', 'operator', 'approver' and 'auditor'."];
         if (request.ExpiresAt is { } expires && expires.ToUniversalTime() <= time.GetUtcNow().UtcDateTime)
             errors["expiresAt"] = ["expiresAt must be in the future."];
         if (errors.Count > 0)

@@ -24,14 +24,14 @@ internal sealed class ApiKeyAuthentication(
     public const string SchemeName = "ApiKey";
     public const string Header = "X-Api-Key";
 
-    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var key = ReadKey(Request);
         if (key is null)
-            return Task.FromResult(AuthenticateResult.NoResult());
-        return Task.FromResult(directory.Find(key) is { } ticket
+            return AuthenticateResult.NoResult();
+        return await directory.FindAsync(key) is { } ticket
             ? AuthenticateResult.Success(ticket)
-            : AuthenticateResult.Fail("Unknown API key."));
+            : AuthenticateResult.Fail("Unknown API key.");
     }
 
     static string? ReadKey(HttpRequest request)
@@ -53,11 +53,10 @@ internal sealed class ApiKeyAuthentication(
     /// <summary>A key without the role an endpoint needs: refused, and on record (who tried what).</summary>
     protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)
     {
+        const string Needs = "This API key lacks the role this needs: 'operator' for operator endpoints; 'user' (or 'operator') to act and read jobs.";
         if (Caller.From(Context.User) is { } caller)
-            await audit.RecordAsync(caller, "access.denied", $"{Request.Method} {Request.Path}", allowed: false,
-                "The endpoint needs the 'operator' role.");
-        await WriteProblemAsync(StatusCodes.Status403Forbidden, Problems.Forbidden,
-            "This needs the 'operator' role, which this API key does not have.");
+            await audit.RecordAsync(caller, "access.denied", $"{Request.Method} {Request.Path}", allowed: false, Needs);
+        await WriteProblemAsync(StatusCodes.Status403Forbidden, Problems.Forbidden, Needs);
     }
 
     async Task WriteProblemAsync(int status, string code, string detail)
@@ -79,7 +78,8 @@ internal sealed class ApiKeyDirectory(IOptions<ApiKeyOptions> options, ManagedKe
         entry => TicketFor(entry.Tenant, entry.Principal, entry.Roles),
         StringComparer.Ordinal);
 
-    public AuthenticationTicket? Find(string key) => _tickets.GetValueOrDefault(key) ?? managed.Find(key);
+    public ValueTask<AuthenticationTicket?> FindAsync(string key) =>
+        _tickets.TryGetValue(key, out var ticket) ? ValueTask.FromResult<AuthenticationTicket?>(ticket) : managed.FindAsync(key);
 
     /// <summary>The authenticated principal of a key; each key's is built once and shared by its requests.</summary>
     internal static AuthenticationTicket TicketFor(string tenant, string principal, IReadOnlyList<string> keyRoles)

@@ -49,6 +49,9 @@ internal sealed class ApiKeyOptionsValidator : IValidateOptions<ApiKeyOptions>
 
 internal static class Identifiers
 {
+    /// <summary>A principal names who acts: any text of 1-200 characters without control characters (the store keeps no NUL).</summary>
+    public static bool IsPrincipal(string? value) => value is { Length: > 0 and <= 200 } && !string.IsNullOrWhiteSpace(value) && !value.Any(char.IsControl);
+
     /// <summary>Tenants name directories (effect workspaces), so they are kept to a safe alphabet.</summary>
     public static bool IsValid(string? value) =>
         value is { Length: > 0 and <= 100 } && value is not "." and not ".." &&

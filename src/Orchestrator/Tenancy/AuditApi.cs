@@ -19,14 +19,22 @@ public static class AuditApi
     }
 
     static async Task<Results<Ok<AuditPage>, ProblemHttpResult>> List(
-        Caller caller, OrchestratorDb db, string? tenant, string? principal, string? action, DateTime? from, DateTime? to,
-        int? limit, string? cursor, CancellationToken cancellationToken)
+        Caller caller, OrchestratorDb db, AuditTrail audit, HttpContext http, string? tenant, string? principal, string? action,
+        DateTime? from, DateTime? to, int? limit, string? cursor, CancellationToken cancellationToken)
     {
         if (!caller.Has(Roles.Auditor))
-            return Problems.For(Problems.Forbidden, "Reading the audit trail needs the 'operator' or 'auditor' role.");
+            return await DeniedAsync(audit, caller, http, "Reading the audit trail needs the 'operator' or 'auditor' role.");
         if (tenant is not null && !caller.IsOperator && tenant != caller.Tenant)
-            return Problems.For(Problems.Forbidden, "An auditor reads its own tenant's audit trail only.");
+            return await DeniedAsync(audit, caller, http, "An auditor reads its own tenant's audit trail only.");
         var errors = new Dictionary<string, string[]>();
+        if (tenant is not null && !Identifiers.IsValid(tenant))
+            errors["tenant"] = ["A tenant is 1-100 characters of letters, digits, '-', '_' or '.'."];
+        if (principal is not null && !Identifiers.IsPrincipal(principal))
+            errors["principal"] = ["A principal is 1-200 characters, no control characters."];
+        if (action is not null && (action.Length is 0 or > 100 || action.Any(char.IsControl)))
+            errors["action"] = ["An action is a dotted name such as tenant.update, 1-100 characters."];
+        if (from is { } f0 && to is { } t0 && f0 > t0)
+            errors["from"] = ["from must not be after to."];
         if (limit is < 1 or > MaxPage)
             errors["limit"] = [$"limit must be between 1 and {MaxPage}."];
         long before = long.MaxValue;
@@ -59,10 +67,18 @@ public static class AuditApi
         return TypedResults.Ok(new AuditPage(items, rows.Count > take ? items[^1].Seq.ToString(System.Globalization.CultureInfo.InvariantCulture) : null));
     }
 
-    static async Task<Results<Ok<AuditVerification>, ProblemHttpResult>> Verify(Caller caller, AuditVerifier verifier, CancellationToken cancellationToken) =>
+    static async Task<Results<Ok<AuditVerification>, ProblemHttpResult>> Verify(
+        Caller caller, AuditVerifier verifier, AuditTrail audit, HttpContext http, CancellationToken cancellationToken) =>
         caller.Has(Roles.Auditor)
             ? TypedResults.Ok(await verifier.VerifyAsync(cancellationToken))
-            : Problems.For(Problems.Forbidden, "Verifying the audit trail needs the 'operator' or 'auditor' role.");
+            : await DeniedAsync(audit, caller, http, "Verifying the audit trail needs the 'operator' or 'auditor' role.");
+
+    /// <summary>A refused read of the trail is itself on record, as every denial of a role is.</summary>
+    static async Task<ProblemHttpResult> DeniedAsync(AuditTrail audit, Caller caller, HttpContext http, string reason)
+    {
+        await audit.RecordAsync(caller, "access.denied", $"{http.Request.Method} {http.Request.Path}{http.Request.QueryString}", allowed: false, reason);
+        return Problems.For(Problems.Forbidden, reason);
+    }
 }
 
 /// <summary>An audit entry as <c>GET /v1/audit</c> shows it; <c>details</c> is the JSON object the decision rested on.</summary>

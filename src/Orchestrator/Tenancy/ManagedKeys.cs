@@ -60,24 +60,49 @@ internal sealed class ManagedKeyConfiguration : IEntityTypeConfiguration<Managed
 
 /// <summary>
 /// The managed API keys this node accepts: every key not revoked, by hash, read from the store at start and every
-/// propagation interval (a key revoked on another node stops working here within that interval; on this node at once).
+/// propagation interval (a key revoked on another node stops working here within that interval; on this node at once; a
+/// key made on another node works here at once, see <see cref="FindAsync"/>).
 /// Expiry is checked on every request against the clock, so an expired key never passes between two reads.
 /// </summary>
-internal sealed class ManagedKeys(IDbContextFactory<OrchestratorDb> dbs, StoreWriter writer, TimeProvider time)
+internal sealed class ManagedKeys(IDbContextFactory<OrchestratorDb> dbs, StoreWriter writer, TimeProvider time, Microsoft.Extensions.Options.IOptions<NodeOptions> options)
 {
     const string KeyPrefix = "ork_";
 
     volatile Dictionary<string, (ManagedKey Row, AuthenticationTicket Ticket)> _byHash = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, bool> _revokedHere = new(StringComparer.Ordinal);
 
-    public AuthenticationTicket? Find(string key)
+    /// <summary>
+    /// The key's principal, or null. A key this node has not read yet (made on another node since its last read) is
+    /// looked up in the store once, so a new key works at once on every node; a key found nowhere is not looked up again
+    /// for a propagation interval, so unknown keys cannot turn into a query each.
+    /// </summary>
+    public async ValueTask<AuthenticationTicket?> FindAsync(string key)
     {
         if (!key.StartsWith(KeyPrefix, StringComparison.Ordinal))
             return null;
-        if (!_byHash.TryGetValue(HashOf(key), out var entry) || _revokedHere.ContainsKey(entry.Row.Id))
+        var hash = HashOf(key);
+        var now = time.GetUtcNow().UtcDateTime;
+        if (!_byHash.TryGetValue(hash, out var entry))
+        {
+            if (_misses.TryGetValue(hash, out var until) && until > now)
+                return null;
+            await using var db = await dbs.CreateDbContextAsync();
+            if (await db.Set<ManagedKey>().AsNoTracking().FirstOrDefaultAsync(k => k.Hash == hash && !k.Revoked) is not { } row)
+            {
+                if (_misses.Count > 10_000)
+                    _misses.Clear();
+                _misses[hash] = now + options.Value.Propagation;
+                return null;
+            }
+            Index([row]);
+            entry = (row, TicketOf(row));
+        }
+        if (_revokedHere.ContainsKey(entry.Row.Id))
             return null;
-        return entry.Row.ExpiresAt is { } expires && expires <= time.GetUtcNow().UtcDateTime ? null : entry.Ticket;
+        return entry.Row.ExpiresAt is { } expires && expires <= now ? null : entry.Ticket;
     }
+
+    readonly ConcurrentDictionary<string, DateTime> _misses = new(StringComparer.Ordinal);
 
     public async Task<(ManagedKey Row, string Key)> CreateAsync(string tenant, string principal, IReadOnlyList<string> roles, DateTime? expiresAt, string by)
     {

@@ -8,6 +8,9 @@ internal static class TenancySetup
 {
     public const string OperatorPolicy = "operator";
 
+    /// <summary>Acting and reading jobs: the <c>user</c> role (a key with no role has it) or <c>operator</c>; an auditor-only or approver-only key may not.</summary>
+    public const string UserPolicy = "user";
+
     public static WebApplicationBuilder AddTenancy(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<ApiKeyOptions>().Bind(builder.Configuration.GetSection("Orchestrator")).ValidateOnStart();
@@ -26,6 +29,10 @@ internal static class TenancySetup
         builder.Services.AddAuthorizationBuilder()
             .SetDefaultPolicy(new Microsoft.AspNetCore.Authorization.AuthorizationPolicyBuilder(ApiKeyAuthentication.SchemeName)
                 .RequireAuthenticatedUser().Build())
+            .AddPolicy(UserPolicy, policy => policy
+                .AddAuthenticationSchemes(ApiKeyAuthentication.SchemeName)
+                .RequireAuthenticatedUser()
+                .RequireRole(Roles.User, Roles.Operator))
             .AddPolicy(OperatorPolicy, policy => policy
                 .AddAuthenticationSchemes(ApiKeyAuthentication.SchemeName)
                 .RequireAuthenticatedUser()

@@ -80,12 +80,15 @@ internal sealed class TenantDirectory(
         }
     }
 
-    /// <summary>Reads every row and applies those newer than what this node holds.</summary>
+    /// <summary>Reads every row's version, then the documents of those newer than what this node holds.</summary>
     public async Task RefreshAsync(CancellationToken cancellationToken)
     {
         await using var db = await dbs.CreateDbContextAsync(cancellationToken);
-        foreach (var row in await db.Set<TenantRow>().AsNoTracking().ToListAsync(cancellationToken))
-            Apply(Read(row));
+        var versions = await db.Set<TenantRow>().AsNoTracking().Select(r => new { r.Tenant, r.Version }).ToListAsync(cancellationToken);
+        var changed = versions.Where(v => !_rows.TryGetValue(v.Tenant, out var held) || held.Version < v.Version).Select(v => v.Tenant).ToList();
+        foreach (var batch in changed.Chunk(100))
+            foreach (var row in await db.Set<TenantRow>().AsNoTracking().Where(r => batch.Contains(r.Tenant)).ToListAsync(cancellationToken))
+                Apply(Read(row));
     }
 
     void Apply(TenantDocument document)
@@ -94,11 +97,16 @@ internal sealed class TenantDirectory(
         _rows.AddOrUpdate(tenant, document, (_, held) => held.Version >= document.Version ? held : document);
     }
 
-    static TenantDocument Read(TenantRow row) =>
-        (JsonSerializer.Deserialize(row.Document, TenancyJson.Default.TenantDocument) ?? new TenantDocument()) with
+    static TenantDocument Read(TenantRow row)
+    {
+        var document = JsonSerializer.Deserialize(row.Document, TenancyJson.Default.TenantDocument) ?? new TenantDocument();
+        // One shape whether the limits came from a row or from the defaults: limits and principals are always objects.
+        return document with
         {
             Tenant = row.Tenant, Version = row.Version, UpdatedAt = row.UpdatedAt, UpdatedBy = row.UpdatedBy,
+            Limits = document.Limits ?? new TenantLimits(), Principals = document.Principals ?? [],
         };
+    }
 
     static DateTime Microseconds(DateTime at) => new(at.Ticks - at.Ticks % 10, DateTimeKind.Utc);
 }

@@ -39,6 +39,8 @@ public sealed record TenantLimits
     public string? MaxPriority { get; init; }
 
     internal bool HasBudget => DailyTokenBudget is not null || DailyCostBudgetUsd is not null;
+
+    internal bool IsEmpty => RequestsPerMinute is null && MaxConcurrentJobs is null && !HasBudget && MaxPriority is null;
 }
 
 /// <summary>What a tenant's requests may ask for: the routing they get and the deadlines they may set.</summary>
@@ -97,7 +99,7 @@ public sealed class TenantDefaults
             DailyCostBudgetUsd = Limits?.DailyCostBudgetUsd ?? DailyCostBudgetUsd,
             MaxPriority = Limits?.MaxPriority ?? MaxPriority,
         },
-        Principals = Principals,
+        Principals = Principals ?? [],
         Overrides = Overrides,
         Version = 0,
     };
@@ -140,7 +142,12 @@ public interface ITenantDocumentCheck
 
 internal static class TenantDocumentRules
 {
+    /// <summary>Every node reads every tenant's document each propagation interval; this keeps one small.</summary>
+    public const int MaxPrincipals = 1000;
+
     static readonly string[] Priorities = ["high", "normal", "low"];
+
+    static string Printable(string value) => new(value.Select(c => char.IsControl(c) ? '?' : c).ToArray());
 
     /// <summary>Field errors of a document put for <paramref name="tenant"/>, keyed by the JSON path of the field.</summary>
     public static Dictionary<string, string[]> Check(string tenant, TenantDocument document, IEnumerable<ITenantDocumentCheck> checks)
@@ -152,11 +159,13 @@ internal static class TenantDocumentRules
             errors["tenant"] = [$"The body names tenant '{document.Tenant}' but the path names '{tenant}'."];
         if (document.Limits is { } limits)
             CheckLimits("limits", limits, errors);
-        if (document.Principals is { } principals)
+        if (document.Principals is { Count: > MaxPrincipals } many)
+            errors["principals"] = [$"A tenant may set limits for at most {MaxPrincipals} principals ({many.Count} given); use the tenant's limits for the rest."];
+        else if (document.Principals is { } principals)
             foreach (var (principal, principalLimits) in principals)
             {
-                if (string.IsNullOrWhiteSpace(principal) || principal.Length > 200)
-                    errors[$"principals.{principal}"] = ["A principal is 1-200 characters."];
+                if (!Identifiers.IsPrincipal(principal))
+                    errors[$"principals.{Printable(principal)}"] = ["A principal is 1-200 characters, no control characters."];
                 else if (principalLimits is null)
                     errors[$"principals.{principal}"] = ["Give the principal's limits as an object."];
                 else

@@ -103,9 +103,7 @@ public sealed class GovernanceNodesTests
 
         var created = await Api.BodyOf(await ops.PostAsJsonAsync("/v1/admin/keys", new { tenant = "initech", principal = "peter" }));
         using var peterB = b.Client(created.Str("key"));
-        clock.Restart();
-        while ((await peterB.GetAsync("/v1/jobs")).StatusCode != HttpStatusCode.OK)
-            clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(3), "node-b must learn a key made on node-a");
+        (await peterB.GetAsync("/v1/jobs")).StatusCode.Should().Be(HttpStatusCode.OK, "a key made on node-a works on node-b at once");
         (await ops.DeleteAsync($"/v1/admin/keys/{created.Str("id")}")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         clock.Restart();
         while ((await peterB.GetAsync("/v1/jobs")).StatusCode != HttpStatusCode.Unauthorized)
