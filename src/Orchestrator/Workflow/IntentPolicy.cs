@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 
 using Orchestrator.Gateway;
+using Orchestrator.Memory;
 
 namespace Orchestrator.Workflow;
 
@@ -26,6 +27,9 @@ public sealed record IntentPolicy
     public int MaxSteps { get; set; } = 8;
 
     public required IReadOnlyList<PolicyNode> Nodes { get; set; }
+
+    /// <summary>What a request with a <c>session</c> remembers and recalls; null: the intent remembers nothing.</summary>
+    public MemoryPolicy? Memory { get; set; }
 
     /// <summary>SHA-256 of the file's text, so a replay can tell which exact policy ran.</summary>
     [JsonIgnore]
@@ -63,4 +67,5 @@ public static class NodeKinds
     public const string Model = "model";
     public const string Agent = "agent";
     public const string Effect = "effect";
+    public const string Memory = "memory";
 }
