@@ -79,8 +79,8 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
                 deniedTool = tools.FirstOrDefault(t => !policy.Capabilities.Contains(t));
         }
 
-        if (request.Session is { Length: > MaxKey })
-            Error("session", $"session must be at most {MaxKey} characters.");
+        if (request.Session is { } session && (session.Length > MaxKey || string.IsNullOrWhiteSpace(session)))
+            Error("session", $"session, when given, must be 1-{MaxKey} characters, not only spaces.");
 
         var key = headerKey ?? request.IdempotencyKey;
         if (headerKey is not null && request.IdempotencyKey is not null && headerKey != request.IdempotencyKey)

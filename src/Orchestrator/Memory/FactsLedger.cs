@@ -23,17 +23,23 @@ internal static partial class FactsLedger
     [GeneratedRegex(@"(?<=[.!?])\s+|\n+")]
     private static partial Regex SentenceBreak();
 
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Spaces();
+
     static readonly HashSet<string> NotNames = new(StringComparer.Ordinal)
     {
         "I", "I'm", "The", "A", "An", "My", "Your", "Please", "Thanks", "Thank", "Hello", "Hi", "Yes", "No", "Ok", "OK",
         "What", "When", "Where", "Who", "Why", "How", "Which", "Can", "Could", "Would", "Should", "Do", "Does", "Did", "Is", "Are",
     };
 
-    /// <summary>The sentences of <paramref name="text"/> that hold a fact, verbatim, in order, without repeats.</summary>
-    public static IEnumerable<string> Extract(string text)
+    /// <summary>
+    /// The sentences of <paramref name="text"/> that hold a fact, verbatim, in order, without repeats. With
+    /// <paramref name="whole"/> (a tool call and its result) the text is one fact: split, a result would lose its call.
+    /// </summary>
+    public static IEnumerable<string> Extract(string text, bool whole = false)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var raw in SentenceBreak().Split(text))
+        foreach (var raw in whole ? [Spaces().Replace(text, " ")] : SentenceBreak().Split(text))
         {
             var sentence = raw.Trim();
             if (sentence.Length == 0 || !HoldsFact(sentence))

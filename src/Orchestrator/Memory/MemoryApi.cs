@@ -29,16 +29,30 @@ public static class MemoryApi
         return memory;
     }
 
+    /// <remarks>
+    /// An operator may read another principal's session by naming <c>tenant</c> and <c>principal</c>; every such read
+    /// is an audit entry (<c>memory.read</c>) before it is answered. Nobody else can name whose memory to read.
+    /// </remarks>
     static async Task<Results<Ok<SessionMemoryView>, ProblemHttpResult>> List(
-        string session, int? limit, Caller caller, MemoryStore store, CancellationToken cancellationToken)
+        string session, int? limit, string? tenant, string? principal, Caller caller, MemoryStore store, AuditTrail audit,
+        CancellationToken cancellationToken)
     {
+        var other = tenant is not null || principal is not null;
+        if (other && !caller.IsOperator)
+            return Problems.For(Problems.Forbidden, "Only an operator may read another principal's memory (tenant and principal).");
         var errors = new Dictionary<string, string[]>();
         CheckSession(session, errors);
         if (limit is < 1 or > MaxList)
             errors["limit"] = [$"limit must be between 1 and {MaxList}."];
+        if (other && (!Identifiers.IsValid(tenant) || string.IsNullOrWhiteSpace(principal) || principal.Length > 200))
+            errors["principal"] = ["An operator's read names both a valid tenant and a principal."];
         if (errors.Count > 0)
             return Problems.Validation(errors);
-        var (items, totals) = await store.ListAsync(new MemoryKey(caller.Tenant, caller.Principal, session), limit ?? MaxList, cancellationToken);
+        var key = other ? new MemoryKey(tenant!, principal!, session) : new MemoryKey(caller.Tenant, caller.Principal, session);
+        if (other)
+            await audit.RecordAsync(caller, "memory.read", $"sessions/{session}/memory", allowed: true,
+                details: new { tenant, principal, session }, tenant: tenant);
+        var (items, totals) = await store.ListAsync(key, limit ?? MaxList, cancellationToken);
         return TypedResults.Ok(new SessionMemoryView(session, items.Select(MemoryItemView.Of).ToList(), totals));
     }
 

@@ -52,10 +52,11 @@ internal sealed class MemoryStore(IDbContextFactory<OrchestratorDb> dbs, StoreWr
     public async Task<MemoryWritten> RememberAsync(
         MemoryKey key, string jobId, string nodeId, IReadOnlyList<NewMemoryItem> items, MemoryPolicy policy)
     {
+        var started = time.GetTimestamp();
         var write = new RememberItems(key, jobId, nodeId, items, policy, time.GetUtcNow().UtcDateTime);
         await Committed(write);
         var result = write.Result!;
-        telemetry.Written(key, result.ItemIds.Count, result.Evicted);
+        telemetry.Written(key, result.ItemIds.Count, result.Evicted, time.GetElapsedTime(started).TotalMilliseconds);
         return result;
     }
 

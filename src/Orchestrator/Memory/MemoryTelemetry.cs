@@ -22,10 +22,11 @@ internal sealed class MemoryTelemetry(OrchestratorTelemetry telemetry)
         telemetry.Latency(key.Tenant, key.Principal, "memory.recall", ms);
     }
 
-    public void Written(MemoryKey key, int items, int evicted)
+    public void Written(MemoryKey key, int items, int evicted, double ms)
     {
         _written.Add(items);
         telemetry.Count(key.Tenant, key.Principal, "memory.written", items);
+        telemetry.Latency(key.Tenant, key.Principal, "memory.write", ms);
         Evicted(key, evicted);
     }
 

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Orchestrator.Memory;
 
@@ -51,7 +52,7 @@ internal sealed class MemoryTurn(MemoryPolicy memory, ActRequest request, string
     /// <summary>A tool call and its result, kept as one item so the pair is summarised or evicted together.</summary>
     public void ToolCalled(ToolCallRecord call, string result) =>
         _tools.Add(new NewMemoryItem(MemoryKinds.Turn, MemoryRoles.Tool,
-            $"{call.Name} {call.Arguments.GetRawText()} -> {(result.Length <= MaxToolResultChars ? result : result[..MaxToolResultChars] + "…")}"));
+            $"{call.Name} {JsonSerializer.Serialize(call.Arguments, WorkflowJson.Default.JsonElement)} -> {(result.Length <= MaxToolResultChars ? result : result[..MaxToolResultChars] + "…")}"));
 
     public async Task RememberAsync(string answer, IStepExecutor steps, List<string> path, CancellationToken cancellationToken)
     {
@@ -94,7 +95,7 @@ internal sealed class MemoryTurn(MemoryPolicy memory, ActRequest request, string
             return;
         }
         // The facts are found in the turns themselves, not taken from the summary: summaries drop exact numbers and paths.
-        var facts = due.Turns.SelectMany(t => FactsLedger.Extract(t.Text).Select(f => new NewMemoryItem(MemoryKinds.Fact, t.Role, f))).ToList();
+        var facts = due.Turns.SelectMany(t => FactsLedger.Extract(t.Text, whole: t.Role == MemoryRoles.Tool).Select(f => new NewMemoryItem(MemoryKinds.Fact, t.Role, f))).ToList();
         var replaces = due.Turns.Select(t => t.Id).Concat(due.Previous is { } previous ? [previous.Id] : []).ToList();
         await steps.RunAsync(NodeKindHandlers.Memory,
             new MemoryStep(MemoryIds.Summary, MemoryOperations.Summary, session, memory, [MemoryIds.Summarize], Items: facts, Summary: text, Replaces: replaces),

@@ -14,6 +14,7 @@ namespace Orchestrator.Tests.Memory;
 public sealed class MemoryApp : IDisposable
 {
     public const string LossySummary = "The user shared several details about their setup.";
+    public const string Claim = "Noted: your account number is 999-ASSIST-1.";
 
     static readonly Dictionary<string, string> Policies = new()
     {
@@ -42,6 +43,23 @@ public sealed class MemoryApp : IDisposable
               "memory": { "recall": { "recent": 1, "relevant": 2, "summary": true }, "budgetTokens": 3000,
                           "summarize": { "afterTurns": 2, "requires": { "tags": ["lossy"] } } } }
             """,
+        ["longterm.json"] = """
+            { "intent": "memory/longterm",
+              "nodes": [ { "id": "respond", "kind": "model", "role": "responder", "requires": { "tags": ["chat"] } } ],
+              "memory": { "recall": { "recent": 2, "relevant": 4 }, "budgetTokens": 2000, "scope": "principal" } }
+            """,
+        ["claims.json"] = """
+            { "intent": "memory/claims",
+              "nodes": [ { "id": "respond", "kind": "model", "role": "responder" } ],
+              "memory": { "recall": { "recent": 0, "relevant": 0, "summary": true }, "budgetTokens": 2000,
+                          "summarize": { "afterTurns": 1, "requires": { "tags": ["lossy"] } } } }
+            """,
+        ["agent.json"] = """
+            { "intent": "memory/agent", "capabilities": ["fs/write", "fs/read"],
+              "nodes": [ { "id": "agent", "kind": "agent", "role": "agent", "requires": { "tags": ["chat"] } } ],
+              "memory": { "recall": { "recent": 0, "relevant": 0, "summary": true }, "budgetTokens": 2000,
+                          "summarize": { "afterTurns": 1, "requires": { "tags": ["lossy"] } } } }
+            """,
         ["tight.json"] = """
             { "intent": "memory/tight",
               "nodes": [ { "id": "respond", "kind": "model", "role": "responder", "requires": { "tags": ["chat"] } } ],
@@ -66,6 +84,10 @@ public sealed class MemoryApp : IDisposable
             ["Orchestrator:Models:1:Provider"] = "simulated",
             ["Orchestrator:Models:1:Tags:0"] = "lossy",
             ["Orchestrator:Models:1:Reply"] = LossySummary,
+            ["Orchestrator:Models:2:Id"] = "claimer",
+            ["Orchestrator:Models:2:Provider"] = "simulated",
+            ["Orchestrator:Models:2:Tags:0"] = "claims",
+            ["Orchestrator:Models:2:Reply"] = Claim,
             // No sweep during a test unless it asks for one: TTL must hold on read alone.
             ["Orchestrator:Memory:SweepInterval"] = "7.00:00:00",
         };
