@@ -72,6 +72,11 @@ internal sealed class MemoryItemConfiguration : IEntityTypeConfiguration<MemoryI
         item.Property(i => i.Role).HasMaxLength(20);
         item.Property(i => i.JobId).HasMaxLength(40);
         item.Property(i => i.NodeId).HasMaxLength(200);
+        // Recall reads the newest items of one kind (the summary, facts, turns) of a session or of the principal: with
+        // the kind in the index each is a short range scan, however many items of other kinds the session holds.
+        item.HasIndex(i => new { i.Tenant, i.Principal, i.Session, i.Kind, i.Seq });
+        item.HasIndex(i => new { i.Tenant, i.Principal, i.Kind, i.Seq });
+        // Listing, caps and forgetting read a session's (or the principal's) items in the order they were written.
         item.HasIndex(i => new { i.Tenant, i.Principal, i.Session, i.Seq });
         item.HasIndex(i => new { i.Tenant, i.Principal, i.Seq });
         item.HasIndex(i => new { i.JobId, i.NodeId, i.Ordinal }).IsUnique();

@@ -77,7 +77,7 @@ internal static partial class MemorySearch
         var items = await db.Set<MemoryItem>().AsNoTracking()
             .Where(i => seqs.Contains(i.Seq) && i.Tenant == tenant && i.Principal == principal)
             .ToDictionaryAsync(i => i.Seq, cancellationToken);
-        return hits.Where(h => items.ContainsKey(h.Seq)).Select(h => (items[h.Seq], Math.Round(h.Score, 6))).ToList();
+        return hits.Where(h => items.ContainsKey(h.Seq)).Select(h => (items[h.Seq], h.Score)).ToList();
     }
 
     sealed class Hit

@@ -300,7 +300,11 @@ namespace Orchestrator.Storage.Migrations.Postgres
 
                     b.HasIndex("Tenant", "Principal", "Seq");
 
+                    b.HasIndex("Tenant", "Principal", "Kind", "Seq");
+
                     b.HasIndex("Tenant", "Principal", "Session", "Seq");
+
+                    b.HasIndex("Tenant", "Principal", "Session", "Kind", "Seq");
 
                     b.ToTable("MemoryItems", (string)null);
                 });

@@ -266,7 +266,11 @@ namespace Orchestrator.Storage.Migrations
 
                     b.HasIndex("Tenant", "Principal", "Seq");
 
+                    b.HasIndex("Tenant", "Principal", "Kind", "Seq");
+
                     b.HasIndex("Tenant", "Principal", "Session", "Seq");
+
+                    b.HasIndex("Tenant", "Principal", "Session", "Kind", "Seq");
 
                     b.ToTable("MemoryItems", (string)null);
                 });

@@ -47,9 +47,19 @@ namespace Orchestrator.Storage.Migrations.Sqlite
                 unique: true);
 
             migrationBuilder.CreateIndex(
+                name: "IX_MemoryItems_Tenant_Principal_Kind_Seq",
+                table: "MemoryItems",
+                columns: new[] { "Tenant", "Principal", "Kind", "Seq" });
+
+            migrationBuilder.CreateIndex(
                 name: "IX_MemoryItems_Tenant_Principal_Seq",
                 table: "MemoryItems",
                 columns: new[] { "Tenant", "Principal", "Seq" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_MemoryItems_Tenant_Principal_Session_Kind_Seq",
+                table: "MemoryItems",
+                columns: new[] { "Tenant", "Principal", "Session", "Kind", "Seq" });
 
             migrationBuilder.CreateIndex(
                 name: "IX_MemoryItems_Tenant_Principal_Session_Seq",
