@@ -15,8 +15,11 @@ public sealed record MemoryText(string Id, string Role, string Text);
 /// </summary>
 public sealed record SummaryDue(IReadOnlyList<MemoryText> Turns, MemoryText? Previous);
 
-/// <summary>What a memory write did: the items it wrote, how many it evicted to stay within the caps, the session's totals after it, and whether a summary is due.</summary>
-public sealed record MemoryWritten(IReadOnlyList<string> ItemIds, int Evicted, MemoryTotals Totals, SummaryDue? SummaryDue);
+/// <summary>
+/// What a memory write did: the items it wrote, how many it evicted to stay within the caps, the session's totals
+/// after it (when the session has caps: they are counted anyway), and whether a summary is due.
+/// </summary>
+public sealed record MemoryWritten(IReadOnlyList<string> ItemIds, int Evicted, MemoryTotals? Totals, SummaryDue? SummaryDue);
 
 /// <summary>How much one session keeps: items and bytes of text.</summary>
 public sealed record MemoryTotals(long Items, long Bytes);
@@ -87,23 +90,30 @@ internal static class MemorySql
     /// <summary>A row as the caps count it.</summary>
     public sealed record Row(long Seq, string Session, string JobId, string Kind, int Bytes);
 
-    /// <summary>Every item of the session (or, with no session, of the principal), oldest first, without its text.</summary>
-    public static List<Row> Rows(StoreSession session, string tenant, string principal, string? sessionId)
+    /// <summary>
+    /// Every item of the session (or, with no session, of the principal), oldest first, without its text; only those
+    /// of <paramref name="kind"/> when given. Read only where the caps or the summary bound how many there are.
+    /// </summary>
+    public static List<Row> Rows(StoreSession session, string tenant, string principal, string? sessionId, string? kind = null)
     {
-        var statement = session.Command(sessionId is null ? "memory:rows-principal" : "memory:rows-session", sql =>
+        var statement = session.Command($"memory:rows:{(sessionId is null ? "principal" : "session")}:{kind is not null}", sql =>
         {
             string C(string p) => sql.Column<MemoryItem>(p);
             return $"SELECT {C(nameof(MemoryItem.Seq))}, {C(nameof(MemoryItem.Session))}, {C(nameof(MemoryItem.JobId))}, {C(nameof(MemoryItem.Kind))}, {C(nameof(MemoryItem.Bytes))} " +
                    $"FROM {sql.Table<MemoryItem>()} WHERE {C(nameof(MemoryItem.Tenant))} = {sql.Parameter("t")} AND {C(nameof(MemoryItem.Principal))} = {sql.Parameter("p")}" +
                    (sessionId is null ? "" : $" AND {C(nameof(MemoryItem.Session))} = {sql.Parameter("s")}") +
+                   (kind is null ? "" : $" AND {C(nameof(MemoryItem.Kind))} = {sql.Parameter("k")}") +
                    $" ORDER BY {C(nameof(MemoryItem.Seq))}";
-        }, sessionId is null
-            ? [P(nameof(MemoryItem.Tenant), "t"), P(nameof(MemoryItem.Principal), "p")]
-            : [P(nameof(MemoryItem.Tenant), "t"), P(nameof(MemoryItem.Principal), "p"), P(nameof(MemoryItem.Session), "s")]);
-        statement.Bind(0, tenant);
-        statement.Bind(1, principal);
+        }, [P(nameof(MemoryItem.Tenant), "t"), P(nameof(MemoryItem.Principal), "p"),
+            .. sessionId is null ? Array.Empty<(Type, string, string)>() : [P(nameof(MemoryItem.Session), "s")],
+            .. kind is null ? Array.Empty<(Type, string, string)>() : [P(nameof(MemoryItem.Kind), "k")]]);
+        var index = 0;
+        statement.Bind(index++, tenant);
+        statement.Bind(index++, principal);
         if (sessionId is not null)
-            statement.Bind(2, sessionId);
+            statement.Bind(index++, sessionId);
+        if (kind is not null)
+            statement.Bind(index, kind);
         var rows = new List<Row>();
         using var reader = statement.Command.ExecuteReader();
         while (reader.Read())
@@ -125,6 +135,27 @@ internal static class MemorySql
         statement.Bind(2, principal);
         using var reader = statement.Command.ExecuteReader();
         return reader.Read() ? new MemoryText(Id(seq), reader.GetString(0), reader.GetString(1)) : null;
+    }
+
+    /// <summary>The facts a session keeps, by who said them and their text, in one read.</summary>
+    public static HashSet<(string Role, string Text)> FactTexts(StoreSession session, MemoryKey key)
+    {
+        var statement = session.Command("memory:fact-texts", sql =>
+        {
+            string C(string p) => sql.Column<MemoryItem>(p);
+            return $"SELECT {C(nameof(MemoryItem.Role))}, {C(nameof(MemoryItem.Text))} FROM {sql.Table<MemoryItem>()} " +
+                   $"WHERE {C(nameof(MemoryItem.Tenant))} = {sql.Parameter("t")} AND {C(nameof(MemoryItem.Principal))} = {sql.Parameter("p")} " +
+                   $"AND {C(nameof(MemoryItem.Session))} = {sql.Parameter("s")} AND {C(nameof(MemoryItem.Kind))} = {sql.Parameter("k")}";
+        }, P(nameof(MemoryItem.Tenant), "t"), P(nameof(MemoryItem.Principal), "p"), P(nameof(MemoryItem.Session), "s"), P(nameof(MemoryItem.Kind), "k"));
+        statement.Bind(0, key.Tenant);
+        statement.Bind(1, key.Principal);
+        statement.Bind(2, key.Session);
+        statement.Bind(3, MemoryKinds.Fact);
+        var facts = new HashSet<(string, string)>();
+        using var reader = statement.Command.ExecuteReader();
+        while (reader.Read())
+            facts.Add((reader.GetString(0), reader.GetString(1)));
+        return facts;
     }
 
     /// <summary>Removes one item of the principal (its search entry goes with it: a trigger on SQLite, the row itself on PostgreSQL).</summary>
@@ -190,7 +221,10 @@ internal sealed class RememberItems(
     public override int Execute(StoreSession session)
     {
         var (tenant, principal) = (key.Tenant, key.Principal);
-        MemorySql.DeleteExpired(session, key, now);
+        // Expired items are hidden from every read; a capped session also drops them here, before its caps are
+        // counted (the cap bounds that scan). An uncapped one leaves them to the sweep.
+        if (policy.Retention is { MaxItems: not null } or { MaxBytes: not null })
+            MemorySql.DeleteExpired(session, key, now);
         var seqs = new List<long>();
         for (var i = 0; i < items.Count; i++)
         {
@@ -207,49 +241,58 @@ internal sealed class RememberItems(
         if (seqs.Count < items.Count)
             seqs = MemorySql.WrittenBy(session, jobId, nodeId);
 
-        var evicted = MemoryEviction.Enforce(session, key, policy.Retention);
-        var rows = MemorySql.Rows(session, tenant, principal, key.Session);
-        Result = new MemoryWritten(seqs.Select(MemorySql.Id).ToList(), evicted, new MemoryTotals(rows.Count, rows.Sum(r => (long)r.Bytes)),
-            Due(session, rows));
+        var (evicted, totals) = MemoryEviction.Enforce(session, key, policy.Retention);
+        Result = new MemoryWritten(seqs.Select(MemorySql.Id).ToList(), evicted, totals, Due(session));
         return 1;
     }
 
-    /// <summary>The oldest turns to fold once the session holds more than the policy allows unsummarised; the newest <c>recent</c> turns stay as said.</summary>
-    SummaryDue? Due(StoreSession session, List<MemorySql.Row> rows)
+    /// <summary>
+    /// The oldest turns to fold once the session holds more than the policy allows unsummarised; the newest
+    /// <c>recent</c> turns stay as said. Reads the session's turns only, which summaries keep few.
+    /// </summary>
+    SummaryDue? Due(StoreSession session)
     {
         if (policy.Summarize is not { } summarize)
             return null;
-        var turns = rows.Where(r => r.Kind == MemoryKinds.Turn).GroupBy(r => r.JobId).OrderBy(g => g.Min(r => r.Seq)).ToList();
+        var turns = MemorySql.Rows(session, key.Tenant, key.Principal, key.Session, MemoryKinds.Turn)
+            .GroupBy(r => r.JobId).OrderBy(g => g.Min(r => r.Seq)).ToList();
         var tokens = turns.Sum(t => t.Sum(r => (r.Bytes + 3) / 4));
         var due = (summarize.AfterTurns is { } n && turns.Count > n) || (summarize.AfterTokens is { } t && tokens > t);
         var fold = turns.Take(Math.Max(0, turns.Count - policy.Recall.Recent)).SelectMany(g => g).OrderBy(r => r.Seq).ToList();
         if (!due || fold.Count == 0)
             return null;
         var texts = fold.Select(r => MemorySql.Text(session, key.Tenant, key.Principal, r.Seq)).OfType<MemoryText>().ToList();
-        var previous = rows.Where(r => r.Kind == MemoryKinds.Summary).Select(r => r.Seq).DefaultIfEmpty(-1).Max() is var p and >= 0
-            ? MemorySql.Text(session, key.Tenant, key.Principal, p)
-            : null;
+        var summaries = MemorySql.Rows(session, key.Tenant, key.Principal, key.Session, MemoryKinds.Summary);
+        var previous = summaries.Count > 0 ? MemorySql.Text(session, key.Tenant, key.Principal, summaries[^1].Seq) : null;
         return new SummaryDue(texts, previous);
     }
 }
 
-/// <summary>The caps, enforced inside a write's transaction; evictions are counted by the caller.</summary>
+/// <summary>
+/// The caps, enforced inside a write's transaction; evictions are counted by the caller. A capped session's rows are
+/// read (the cap bounds them); an uncapped one is not, so a write costs the same however much the session holds.
+/// </summary>
 internal static class MemoryEviction
 {
-    public static int Enforce(StoreSession session, MemoryKey key, MemoryRetentionPolicy retention)
+    public static (int Evicted, MemoryTotals? Totals) Enforce(StoreSession session, MemoryKey key, MemoryRetentionPolicy retention)
     {
         var evicted = 0;
+        MemoryTotals? totals = null;
         if (retention.MaxItems is not null || retention.MaxBytes is not null)
         {
-            foreach (var seq in MemorySql.Evictions(MemorySql.Rows(session, key.Tenant, key.Principal, key.Session), retention.MaxItems, retention.MaxBytes))
+            var rows = MemorySql.Rows(session, key.Tenant, key.Principal, key.Session);
+            var gone = MemorySql.Evictions(rows, retention.MaxItems, retention.MaxBytes).ToHashSet();
+            foreach (var seq in gone)
                 evicted += MemorySql.Delete(session, key.Tenant, key.Principal, seq);
+            var kept = rows.Where(r => !gone.Contains(r.Seq)).ToList();
+            totals = new MemoryTotals(kept.Count, kept.Sum(r => (long)r.Bytes));
         }
         if (retention.MaxPrincipalItems is { } maxPrincipal)
         {
             foreach (var seq in MemorySql.Evictions(MemorySql.Rows(session, key.Tenant, key.Principal, null), maxPrincipal, null))
                 evicted += MemorySql.Delete(session, key.Tenant, key.Principal, seq);
         }
-        return evicted;
+        return (evicted, totals);
     }
 }
 
@@ -276,10 +319,7 @@ internal sealed class StoreSummary(
             Result = new MemorySummarized(null, [], 0, 0, "The summary was empty; the turns stay as they were.");
             return 1;
         }
-        var known = new HashSet<(string, string)>();
-        foreach (var row in MemorySql.Rows(session, key.Tenant, key.Principal, key.Session).Where(r => r.Kind == MemoryKinds.Fact))
-            if (MemorySql.Text(session, key.Tenant, key.Principal, row.Seq) is { } fact)
-                known.Add((fact.Role, fact.Text));
+        var known = MemorySql.FactTexts(session, key);
         var written = new List<NewMemoryItem> { new(MemoryKinds.Summary, MemoryRoles.System, summary) };
         written.AddRange(facts.Where(f => known.Add((f.Role, f.Text))));
         var seqs = new List<long>();
@@ -300,7 +340,7 @@ internal sealed class StoreSummary(
         foreach (var id in replaces)
             if (long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var seq) && !seqs.Contains(seq))
                 replaced += MemorySql.Delete(session, key.Tenant, key.Principal, seq);
-        var evicted = MemoryEviction.Enforce(session, key, policy.Retention);
+        var (evicted, _) = MemoryEviction.Enforce(session, key, policy.Retention);
         Result = new MemorySummarized(seqs.Count > 0 ? MemorySql.Id(seqs[0]) : null, seqs.Skip(1).Select(MemorySql.Id).ToList(), replaced, evicted, null);
         return 1;
     }
