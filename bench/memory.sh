@@ -19,7 +19,7 @@ SIZES=${SIZES:-"100 10000 100000"}
 TURNS=${TURNS:-200}
 WARMUP=${WARMUP:-20}
 REV=${REV:-}
-ORCH_PORT=${ORCH_PORT:-5093}
+ORCH_PORT=${ORCH_PORT:-5193}
 ROUNDS=1
 KIND=memory
 . bench/lib.sh
@@ -29,6 +29,10 @@ need curl jq sqlite3 python3
 build_orchestrator "$OUT/memory-orchestrator"
 
 start() {
+  # Another service on the port would answer for this one (wait_ready cannot tell them apart): refuse to go on.
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ORCH_PORT/health/live")" != "000" ]; then
+    echo "port $ORCH_PORT is taken by another process; set ORCH_PORT" >&2; exit 1
+  fi
   orchestrator_env "$1"
   env "${ORCH_ENV[@]}" Orchestrator__Workflow__PoliciesPath="$PWD/bench/policies-memory" \
     dotnet "$OUT/memory-orchestrator/Orchestrator.dll" >>"$WORK/orchestrator.log" 2>&1 &

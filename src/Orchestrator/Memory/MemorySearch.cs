@@ -47,10 +47,13 @@ internal static partial class MemorySearch
         List<Hit> hits;
         if (db.Database.IsSqlite())
         {
+            // CROSS JOIN fixes the order (SQLite never reorders it): the index finds the matches, then each is checked
+            // against its row. Left to the planner, the same query without ORDER BY was seen to walk the principal's
+            // rows and probe the index for each: 6.5 s instead of 7 ms at 100,000 items.
             var match = string.Join(" OR ", terms.Select(t => "\"" + t + "\""));
             hits = await db.Database.SqlQuery<Hit>($"""
                 SELECT m."Seq" AS "Seq", -bm25("MemorySearch") AS "Score"
-                FROM "MemorySearch" JOIN "MemoryItems" AS m ON m."Seq" = "MemorySearch".rowid
+                FROM "MemorySearch" CROSS JOIN "MemoryItems" AS m ON m."Seq" = "MemorySearch".rowid
                 WHERE "MemorySearch" MATCH {match} AND m."Tenant" = {tenant} AND m."Principal" = {principal}
                   AND ({anySession} OR m."Session" = {sessionValue}) AND m."Kind" <> {summary}
                   AND (m."ExpiresAt" IS NULL OR m."ExpiresAt" > {now})
