@@ -18,6 +18,8 @@ internal sealed class MemoryStore(IDbContextFactory<OrchestratorDb> dbs, StoreWr
         var started = time.GetTimestamp();
         var now = time.GetUtcNow().UtcDateTime;
         await using var db = await dbs.CreateDbContextAsync(cancellationToken);
+        // One connection for the four reads below, instead of one from the pool for each.
+        await db.Database.OpenConnectionAsync(cancellationToken);
         var live = Live(db, key.Tenant, key.Principal, now);
         var inSession = live.Where(i => i.Session == key.Session);
         var scoped = policy.Scope == MemoryScopes.Principal ? live : inSession;

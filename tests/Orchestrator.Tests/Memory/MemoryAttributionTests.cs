@@ -1,4 +1,6 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Memory;
 using Orchestrator.Tests.Harness;
 
 namespace Orchestrator.Tests.Memory;
@@ -81,5 +83,21 @@ public sealed class MemoryAttributionTests(MemoryTests.App app) : IClassFixture<
         read.Items().Should().HaveCount(2);
         var audit = await Api.BodyOf(await operatorClient.GetAsync("/v1/audit?action=memory.read&tenant=acme"));
         audit["items"]!.AsArray().Should().Contain(e => e!.Str("resource") == $"sessions/{session}/memory" && e.Str("principal") == "olga");
+    }
+
+    [Fact]
+    public async Task A_write_run_again_for_the_same_node_stores_nothing_twice()
+    {
+        var store = _app.Host.Services.GetRequiredService<MemoryStore>();
+        var key = new MemoryKey("acme", "alice", Session());
+        var policy = new MemoryPolicy();
+        NewMemoryItem[] items = [new(MemoryKinds.Turn, MemoryRoles.User, "once"), new(MemoryKinds.Turn, MemoryRoles.Assistant, "only")];
+
+        var first = await store.RememberAsync(key, "job_resumed", "memory/write", items, policy);
+        var again = await store.RememberAsync(key, "job_resumed", "memory/write", items, policy);
+
+        again.ItemIds.Should().Equal(first.ItemIds, "a resumed run's write finds what the first attempt stored");
+        using var client = _app.ClientFor();
+        (await client.MemoryOfAsync(key.Session)).Items().Should().HaveCount(2);
     }
 }

@@ -52,7 +52,7 @@ internal sealed class MemoryNode : NodeHandler<MemoryStep, MemoryCheckpoint>
             return JsonSerializer.Deserialize(node.Output!, WorkflowJson.Default.MemoryCheckpoint)!;
         }
         node ??= live.Add(step.NodeId, Kind, step.Operation, step.Parents);
-        var started = live.Start(node, JsonSerializer.Serialize(step.Input(), WorkflowJson.Default.MemoryInput));
+        _ = live.Start(node, JsonSerializer.Serialize(step.Input(), WorkflowJson.Default.MemoryInput));
         using var activity = telemetry.Start(node, run.Tenant);
         var memory = live.Memory;
         var key = new MemoryKey(run.Tenant, run.Principal, step.Session);
@@ -61,8 +61,9 @@ internal sealed class MemoryNode : NodeHandler<MemoryStep, MemoryCheckpoint>
             checkpoint = new MemoryCheckpoint(step.Operation, await memory.RecallAsync(key, step.Policy, step.Query ?? "", cancellationToken), null, null);
         else
         {
-            // A write changes what later runs see: nothing of it lands before the job's claim (and the node's start) is committed.
-            if (!await run.Claimed || !await started)
+            // A write changes what later runs see: nothing of it lands before the job's claim is committed. It need not wait
+            // for its own start to commit (as an effect does): written again after a crash, it inserts nothing new.
+            if (!await run.Claimed)
                 throw new OperationCanceledException("The job's claim was lost.");
             checkpoint = step.Operation == MemoryOperations.Write
                 ? new MemoryCheckpoint(step.Operation, null, await memory.RememberAsync(key, run.JobId, step.NodeId, step.Items ?? [], step.Policy), null)
