@@ -14,6 +14,13 @@ internal static partial class MemorySearch
 {
     public const int MaxTerms = 16;
 
+    /// <summary>
+    /// Recall ranks the newest this many matches, not all: scoring every match is what grows with a principal's items
+    /// (bench/memory.sh: recall p50 3.4-3.6x slower at 100,000 items than at 100, ~1,600 matches of a 4-word query).
+    /// Older facts still come back through the summary's facts, which recall reads by kind, not by search.
+    /// </summary>
+    public const int RecallWindow = 256;
+
     static readonly HashSet<string> StopWords = new(StringComparer.Ordinal)
     {
         "a", "an", "and", "are", "as", "at", "be", "but", "by", "did", "do", "does", "for", "from", "had", "has", "have", "he",
@@ -34,10 +41,11 @@ internal static partial class MemorySearch
     /// <summary>
     /// The best <paramref name="limit"/> live items of this principal (of one session, or all when null) matching any
     /// term, best first, with their scores (higher is better). Summaries are left out when <paramref name="withSummaries"/> is false.
+    /// With a <paramref name="window"/>, only the newest that many matches are ranked (recall's bound, see <see cref="RecallWindow"/>).
     /// </summary>
     public static async Task<List<(MemoryItem Item, double Score)>> FindAsync(
         OrchestratorDb db, string tenant, string principal, string? session, IReadOnlyList<string> terms, int limit, DateTime now,
-        bool withSummaries, CancellationToken cancellationToken)
+        bool withSummaries, CancellationToken cancellationToken, int? window = null)
     {
         if (terms.Count == 0 || limit < 1)
             return [];
@@ -51,7 +59,21 @@ internal static partial class MemorySearch
             // against its row. Left to the planner, the same query without ORDER BY was seen to walk the principal's
             // rows and probe the index for each: 6.5 s instead of 7 ms at 100,000 items.
             var match = string.Join(" OR ", terms.Select(t => "\"" + t + "\""));
-            hits = await db.Database.SqlQuery<Hit>($"""
+            // Newest first, the index hands out matches in rowid order and the LIMIT stops it: bm25 runs for the window only.
+            hits = window is { } newest
+                ? await db.Database.SqlQuery<Hit>($"""
+                SELECT "Seq", "Score" FROM (
+                  SELECT m."Seq" AS "Seq", -bm25("MemorySearch") AS "Score"
+                  FROM "MemorySearch" CROSS JOIN "MemoryItems" AS m ON m."Seq" = "MemorySearch".rowid
+                  WHERE "MemorySearch" MATCH {match} AND m."Tenant" = {tenant} AND m."Principal" = {principal}
+                    AND ({anySession} OR m."Session" = {sessionValue}) AND m."Kind" <> {summary}
+                    AND (m."ExpiresAt" IS NULL OR m."ExpiresAt" > {now})
+                  ORDER BY "MemorySearch".rowid DESC
+                  LIMIT {newest})
+                ORDER BY "Score" DESC, "Seq" DESC
+                LIMIT {limit}
+                """).ToListAsync(cancellationToken)
+                : await db.Database.SqlQuery<Hit>($"""
                 SELECT m."Seq" AS "Seq", -bm25("MemorySearch") AS "Score"
                 FROM "MemorySearch" CROSS JOIN "MemoryItems" AS m ON m."Seq" = "MemorySearch".rowid
                 WHERE "MemorySearch" MATCH {match} AND m."Tenant" = {tenant} AND m."Principal" = {principal}
@@ -64,7 +86,20 @@ internal static partial class MemorySearch
         else
         {
             var query = string.Join(" | ", terms);
-            hits = await db.Database.SqlQuery<Hit>($"""
+            hits = window is { } newest
+                ? await db.Database.SqlQuery<Hit>($"""
+                SELECT "Seq", "Score" FROM (
+                  SELECT m."Seq" AS "Seq", ts_rank(m."Search", q)::float8 AS "Score"
+                  FROM "MemoryItems" AS m, to_tsquery('simple', {query}) AS q
+                  WHERE m."Search" @@ q AND m."Tenant" = {tenant} AND m."Principal" = {principal}
+                    AND ({anySession} OR m."Session" = {sessionValue}) AND m."Kind" <> {summary}
+                    AND (m."ExpiresAt" IS NULL OR m."ExpiresAt" > {now})
+                  ORDER BY m."Seq" DESC
+                  LIMIT {newest}) AS newest
+                ORDER BY "Score" DESC, "Seq" DESC
+                LIMIT {limit}
+                """).ToListAsync(cancellationToken)
+                : await db.Database.SqlQuery<Hit>($"""
                 SELECT m."Seq" AS "Seq", ts_rank(m."Search", q)::float8 AS "Score"
                 FROM "MemoryItems" AS m, to_tsquery('simple', {query}) AS q
                 WHERE m."Search" @@ q AND m."Tenant" = {tenant} AND m."Principal" = {principal}

@@ -41,7 +41,8 @@ internal sealed class MemoryStore(IDbContextFactory<OrchestratorDb> dbs, StoreWr
         }
         var relevant = policy.Recall.Relevant > 0
             ? await MemorySearch.FindAsync(db, key.Tenant, key.Principal, policy.Scope == MemoryScopes.Principal ? null : key.Session,
-                MemorySearch.Terms(query), policy.Recall.Relevant + policy.Recall.Recent * 2, now, withSummaries: false, cancellationToken)
+                MemorySearch.Terms(query), policy.Recall.Relevant + policy.Recall.Recent * 2, now, withSummaries: false, cancellationToken,
+                MemorySearch.RecallWindow)
             : [];
         var recentSeqs = recent.SelectMany(t => t).Select(i => i.Seq).ToHashSet();
         var recall = RecallBudget.Fit(key, policy, summary, facts, recent,
