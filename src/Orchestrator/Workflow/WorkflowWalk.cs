@@ -53,6 +53,8 @@ internal sealed class StepFailed(StepFailure failure) : Exception(failure.Messag
 /// The walk over an intent's policy: its nodes in order, each model node given the request and the previous
 /// node's answer; an agent node unfolds into model turns and the effects they call until the model answers
 /// without tool calls or the policy's step limit is hit. Capabilities are checked here, for both kinds of run.
+/// A request with a <c>session</c> on an intent with a <c>memory</c> block is wrapped in its memory turn
+/// (<see cref="MemoryTurn"/>): recall before the first node, write (and perhaps summarise) after the last.
 /// </summary>
 internal static class WorkflowWalk
 {
