@@ -100,4 +100,28 @@ public sealed class MemoryAttributionTests(MemoryTests.App app) : IClassFixture<
         using var client = _app.ClientFor();
         (await client.MemoryOfAsync(key.Session)).Items().Should().HaveCount(2);
     }
+
+    [Fact]
+    public async Task A_summary_that_fails_replaces_nothing_and_the_turn_still_completes()
+    {
+        using var client = _app.ClientFor();
+        var session = Session();
+        // The request's allow-list leaves the summariser (tag lossy) no model: the summary fails where it is made.
+        var routing = new { models = new[] { "simulated" } };
+        var lastJob = "";
+        for (var turn = 1; turn <= 3; turn++)
+        {
+            var (response, job) = await client.ActAsync(new { intent = "memory/lossy", session, input = $"Turn {turn} mentions the number {turn * 111}.", routing });
+            response.StatusCode.Should().Be(HttpStatusCode.OK, job.ToJsonString());
+            lastJob = job.Str("jobId");
+        }
+
+        var memory = await client.MemoryOfAsync(session);
+        memory.Items("summary").Should().BeEmpty();
+        memory.Items("turn").Should().HaveCount(6, "a failed summary never replaces the turns it was to summarise");
+        var graph = await Api.BodyOf(await client.GetAsync($"/v1/jobs/{lastJob}/graph"));
+        graph["nodes"]!.AsArray().Single(n => n!.Str("id") == "memory/summarize")!.Str("status").Should().Be("failed");
+        graph["nodes"]!.AsArray().Should().NotContain(n => n!.Str("id") == "memory/summary");
+    }
+
 }
