@@ -87,8 +87,8 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
         if (request.Chat is not null)
             Error("chat", "chat is not a field of an act; send OpenAI-format conversations to POST /v1/chat/completions.");
 
-        if (request.Session is { Length: > MaxKey })
-            Error("session", $"session must be at most {MaxKey} characters.");
+        if (request.Session is { } session && (session.Length > MaxKey || string.IsNullOrWhiteSpace(session)))
+            Error("session", $"session, when given, must be 1-{MaxKey} characters, not only spaces.");
         else if (request.Session?.Any(char.IsControl) == true)
             Error("session", "session must not contain control characters.");
 

@@ -124,12 +124,20 @@ internal sealed class GovernanceCheck(TenantDirectory tenants, ModelGateway gate
         // where four characters a token is an average that CJK text or emoji pass.
         long bytes = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(act.Request, WorkflowJson.Default.ActRequest).Length
                      + policy.Nodes.Sum(n => (long)System.Text.Encoding.UTF8.GetByteCount(n.Prompt ?? ""));
-        var baseInput = bytes + 16;
+        // With a session, memory's recall adds up to its budget (about four characters a token) to each call's input.
+        var memory = act.Request.Session is not null ? policy.Memory : null;
+        var baseInput = bytes + 16 + (memory is null ? 0 : 4L * memory.BudgetTokens);
         var calls = policy.Nodes.Sum(n => n.Kind == NodeKinds.Agent ? policy.MaxSteps : n.Kind == NodeKinds.Model ? 1 : 0);
         long output = policy.MaxOutputTokens;
         long input = 0;
         for (var call = 0; call < calls; call++)
             input += baseInput + call * output;
+        // A summary the turn may fold is one more call, over at most what the session keeps.
+        if (memory?.Summarize is { } summarize)
+        {
+            input += memory.Retention.MaxBytes ?? 4L * (summarize.AfterTokens ?? policy.MaxOutputTokens);
+            calls++;
+        }
         var tokens = input + calls * output;
         var perInput = reachable.Max(m => m.Entry.CostPer1kInputUsd);
         var perOutput = reachable.Max(m => m.Entry.CostPer1kOutputUsd);

@@ -13,10 +13,13 @@ namespace Orchestrator.Gateway;
 /// of the first user message of the form <c>/call &lt;function&gt; &lt;json arguments&gt;</c> becomes one tool
 /// call, one per turn, in order; once all have been answered the model replies with a summary of the results.
 /// Randomness (jitter, failures) is drawn from <see cref="ChatOptions.Seed"/>, so a recorded run repeats exactly.
+/// A last user message containing <c>/context</c> is answered with every message the model was given, one
+/// <c>role: text</c> per message, so a test (or a demo) can see exactly what memory put in front of the model.
 /// </remarks>
 internal sealed class SimulatedChatClient(ModelEntry model, TimeProvider time) : IChatClient
 {
     public const string CallDirective = "/call ";
+    public const string ContextDirective = "/context";
 
     public async Task<ChatResponse> GetResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
@@ -99,6 +102,8 @@ internal sealed class SimulatedChatClient(ModelEntry model, TimeProvider time) :
     string Echo(IList<ChatMessage> history)
     {
         var last = history.LastOrDefault(m => m.Role == ChatRole.User)?.Text ?? "";
+        if (last.Contains(ContextDirective, StringComparison.Ordinal))
+            return $"[{model.Id}] context:\n" + Truncate(string.Join("\n", history.Select(m => $"{m.Role.Value}: {m.Text}")), 20_000);
         return $"[{model.Id}] {Truncate(last, 2000)}";
     }
 

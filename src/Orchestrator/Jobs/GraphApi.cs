@@ -28,7 +28,8 @@ public static class GraphApi
             job.CurrentNode,
             nodes.Select(n => new NodeView(
                 n.NodeId, n.Kind, n.Name, NodeStatuses.Of(n.Status), n.Attempts, n.StartedAt, n.CompletedAt,
-                n.ErrorCode is null ? null : new JobError(n.ErrorCode, n.ErrorMessage ?? n.ErrorCode))).ToList(),
+                n.ErrorCode is null ? null : new JobError(n.ErrorCode, n.ErrorMessage ?? n.ErrorCode),
+                n.Kind == NodeKinds.Memory ? MemoryNode.View(n.Output) : null)).ToList(),
             nodes.SelectMany(n => n.ParentIds.Select(p => new EdgeView(p, n.NodeId))).ToList()));
     }
 }
@@ -36,6 +37,8 @@ public static class GraphApi
 /// <summary>A job's execution graph (API.md, Jobs).</summary>
 public sealed record GraphView(string JobId, string Status, string? CurrentNode, IReadOnlyList<NodeView> Nodes, IReadOnlyList<EdgeView> Edges);
 
-public sealed record NodeView(string Id, string Kind, string Name, string Status, int Attempts, DateTime? StartedAt, DateTime? CompletedAt, JobError? Error);
+/// <summary>A graph node; a memory node also shows what it recalled or wrote (counts, tokens, item ids), never the remembered text.</summary>
+public sealed record NodeView(
+    string Id, string Kind, string Name, string Status, int Attempts, DateTime? StartedAt, DateTime? CompletedAt, JobError? Error, MemoryNodeView? Memory = null);
 
 public sealed record EdgeView(string From, string To);

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 
 using Orchestrator.Gateway;
+using Orchestrator.Memory;
 
 namespace Orchestrator.Workflow;
 
@@ -32,6 +33,9 @@ public sealed record IntentPolicy
     public int MaxOutputTokens { get; set; } = 4096;
 
     public required IReadOnlyList<PolicyNode> Nodes { get; set; }
+
+    /// <summary>What a request with a <c>session</c> remembers and recalls; null: the intent remembers nothing.</summary>
+    public MemoryPolicy? Memory { get; set; }
 
     /// <summary>SHA-256 of the file's text, so a replay can tell which exact policy ran.</summary>
     [JsonIgnore]
@@ -69,4 +73,5 @@ public static class NodeKinds
     public const string Model = "model";
     public const string Agent = "agent";
     public const string Effect = "effect";
+    public const string Memory = "memory";
 }

@@ -89,9 +89,14 @@ internal sealed class JobGraphs(IDbContextFactory<OrchestratorDb> dbs)
         return graph;
     }
 
-    /// <summary>The nodes the policy fixes up front; an agent loop shows its first model turn until it unfolds.</summary>
+    /// <summary>
+    /// The nodes the policy fixes up front; an agent loop shows its first model turn until it unfolds. A turn with
+    /// memory starts with its recall; the write after the answer is added when the answer is there.
+    /// </summary>
     static void Plan(IWorkflowRun run, JobGraph graph, IntentPolicy policy)
     {
+        if (MemoryTurn.For(policy, run.Request) is not null)
+            _ = run.WriteAsync(NodeWrites.Add(graph.Add(MemoryIds.Recall, NodeKinds.Memory, MemoryOperations.Recall, [])));
         foreach (var step in policy.Nodes)
         {
             var id = step.Kind == NodeKinds.Agent ? AgentIds.Model(step.Id, 1) : step.Id;

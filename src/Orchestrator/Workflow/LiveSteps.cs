@@ -1,5 +1,6 @@
 using Orchestrator.Effects;
 using Orchestrator.Gateway;
+using Orchestrator.Memory;
 
 using Orchestrator.Tenancy;
 
@@ -11,7 +12,7 @@ namespace Orchestrator.Workflow;
 /// again, its checkpoint stands in for it.
 /// </summary>
 internal sealed class LiveSteps(
-    ModelGateway gateway, EffectRegistry effects, NodeTelemetry telemetry, AuditTrail audit, ModelDeltas deltas, string defaultStrategy,
+    ModelGateway gateway, EffectRegistry effects, MemoryStore memory, NodeTelemetry telemetry, AuditTrail audit, ModelDeltas deltas, string defaultStrategy,
     TimeProvider time, ILogger log, IWorkflowRun run, ActRequest request, IntentPolicy policy, JobGraph graph) : IStepExecutor
 {
     readonly List<(string Node, ModelCheckpoint? Checkpoint, RoutingDecision Decision)> _models = [];
@@ -19,6 +20,7 @@ internal sealed class LiveSteps(
     public ModelGateway Gateway => gateway;
     public ModelDeltas Deltas => deltas;
     public EffectRegistry Effects => effects;
+    public MemoryStore Memory => memory;
     public NodeTelemetry Telemetry => telemetry;
 
     /// <summary>Records a denied effect in the audit trail, as the run's principal.</summary>
@@ -34,7 +36,8 @@ internal sealed class LiveSteps(
 
     public List<NodeRouting> Routing => _models.Select(m => new NodeRouting(m.Node, m.Decision)).ToList();
 
-    public string? LastModel => _models.LastOrDefault(m => m.Checkpoint is not null).Checkpoint?.Model;
+    /// <summary>The model that answered the request: a summary of the session's memory, made after the answer, is not it.</summary>
+    public string? LastModel => _models.LastOrDefault(m => m.Checkpoint is not null && !MemoryIds.IsMemory(m.Node)).Checkpoint?.Model;
 
     public TokenUsage Usage => _models.Where(m => m.Checkpoint is not null).Aggregate(TokenUsage.None, (sum, m) => sum.Add(m.Checkpoint!.Usage));
 

@@ -1,5 +1,6 @@
 using Orchestrator.Effects;
 using Orchestrator.Gateway;
+using Orchestrator.Memory;
 
 namespace Orchestrator.Workflow;
 
@@ -24,6 +25,8 @@ public static class PolicyRules
         foreach (var capability in policy.Capabilities)
             if (!Capabilities.IsKnown(capability))
                 problems.Add($"capability '{capability}' is not an effect; known: {string.Join(", ", Capabilities.All)}.");
+        if (policy.Memory is { } memory)
+            problems.AddRange(MemoryPolicyRules.Check(memory));
         if (policy.Nodes is not { Count: > 0 })
             problems.Add("'nodes' must list at least one node.");
         else

@@ -16,6 +16,8 @@ namespace Orchestrator.Workflow;
 [JsonSerializable(typeof(EffectInput))]
 [JsonSerializable(typeof(EffectCheckpoint))]
 [JsonSerializable(typeof(ModelQuestion))]
+[JsonSerializable(typeof(MemoryInput))]
+[JsonSerializable(typeof(MemoryCheckpoint))]
 [JsonSerializable(typeof(IReadOnlyList<NodeRouting>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(Dictionary<string, object?>))]

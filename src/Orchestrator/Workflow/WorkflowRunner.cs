@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using Orchestrator.Effects;
 using Orchestrator.Gateway;
 using Orchestrator.Hosting;
+using Orchestrator.Memory;
 
 using Orchestrator.Tenancy;
 
@@ -19,6 +20,7 @@ internal sealed class WorkflowRunner(
     IntentCatalog intents,
     ModelGateway gateway,
     EffectRegistry effects,
+    MemoryStore memory,
     JobGraphs graphs,
     NodeTelemetry telemetry,
     IOptions<GatewayOptions> gatewayOptions,
@@ -35,7 +37,7 @@ internal sealed class WorkflowRunner(
 
         var request = run.Request;
         var graph = run.Graph ??= await graphs.LoadAsync(run, policy, cancellationToken);
-        var steps = new LiveSteps(gateway, effects, telemetry, audit, deltas, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
+        var steps = new LiveSteps(gateway, effects, memory, telemetry, audit, deltas, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
         var result = await WorkflowWalk.RunAsync(policy, request, steps, cancellationToken);
         return new WorkflowResult(result.Failure is null ? result.Text ?? "" : null, result.Path, steps.LastModel, steps.Usage, steps.Routing, result.Failure);
     }

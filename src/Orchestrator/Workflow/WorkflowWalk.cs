@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
 using Orchestrator.Effects;
 using Orchestrator.Hosting;
+using Orchestrator.Memory;
 
 namespace Orchestrator.Workflow;
 
@@ -54,21 +55,29 @@ internal sealed class StepFailed(StepFailure failure) : Exception(failure.Messag
 /// The walk over an intent's policy: its nodes in order, each model node given the request and the previous
 /// node's answer; an agent node unfolds into model turns and the effects they call until the model answers
 /// without tool calls or the policy's step limit is hit. Capabilities are checked here, for both kinds of run.
+/// A request with a <c>session</c> on an intent with a <c>memory</c> block is wrapped in its memory turn
+/// (<see cref="MemoryTurn"/>): recall before the first node, write (and perhaps summarise) after the last.
 /// </summary>
 internal static class WorkflowWalk
 {
     public static async Task<WalkResult> RunAsync(IntentPolicy policy, ActRequest request, IStepExecutor steps, CancellationToken cancellationToken)
     {
         var path = new List<string>();
+        var memory = MemoryTurn.For(policy, request);
         try
         {
+            var recalled = memory is null ? null : await memory.RecallAsync(steps, path, cancellationToken);
             string? previous = null;
             foreach (var node in policy.Nodes)
             {
+                // What memory recalled goes to the node that meets the user's words first; later nodes build on its answer.
+                var recall = node == policy.Nodes[0] ? recalled : null;
                 previous = node.Kind == NodeKinds.Agent
-                    ? await AgentAsync(policy, request, node, previous, steps, path, cancellationToken)
-                    : (await ModelAsync(steps, new ModelStep(node.Id, node, Conversation.For(request, node, previous), null, Last(path), request.Chat), path, cancellationToken)).Text;
+                    ? await AgentAsync(policy, request, node, previous, recall, memory, steps, path, cancellationToken)
+                    : (await ModelAsync(steps, new ModelStep(node.Id, node, Conversation.For(request, node, previous, recall), null, Last(path), request.Chat), path, cancellationToken)).Text;
             }
+            if (memory is not null)
+                await memory.RememberAsync(previous ?? "", steps, path, cancellationToken);
             return new WalkResult(previous ?? "", path, null);
         }
         catch (StepFailed failed)
@@ -78,10 +87,11 @@ internal static class WorkflowWalk
     }
 
     static async Task<string> AgentAsync(
-        IntentPolicy policy, ActRequest request, PolicyNode node, string? previous, IStepExecutor steps, List<string> path, CancellationToken cancellationToken)
+        IntentPolicy policy, ActRequest request, PolicyNode node, string? previous, MemoryRecall? recall, MemoryTurn? memory, IStepExecutor steps,
+        List<string> path, CancellationToken cancellationToken)
     {
         var offered = Offered(policy, request);
-        var messages = Conversation.For(request, node, previous);
+        var messages = Conversation.For(request, node, previous, recall);
         IReadOnlyList<string> parents = Last(path);
         for (var turn = 1; turn <= policy.MaxSteps; turn++)
         {
@@ -108,6 +118,7 @@ internal static class WorkflowWalk
                 var result = await steps.RunAsync(NodeKindHandlers.Effect, step, cancellationToken);
                 path.Add(step.NodeId);
                 messages.Add(new ChatMessage(ChatRole.Tool, [new FunctionResultContent(call.CallId, result.Content)]));
+                memory?.ToolCalled(call, result.Content);
                 done.Add(step.NodeId);
             }
             parents = done;
@@ -116,7 +127,7 @@ internal static class WorkflowWalk
             $"The agent took {policy.MaxSteps} model turns (the intent's maxSteps) without a final answer."));
     }
 
-    static async Task<ModelCheckpoint> ModelAsync(IStepExecutor steps, ModelStep step, List<string> path, CancellationToken cancellationToken)
+    internal static async Task<ModelCheckpoint> ModelAsync(IStepExecutor steps, ModelStep step, List<string> path, CancellationToken cancellationToken)
     {
         var reply = await steps.RunAsync(NodeKindHandlers.Model, step, cancellationToken);
         path.Add(step.NodeId);
@@ -127,13 +138,13 @@ internal static class WorkflowWalk
     public static List<string> Offered(IntentPolicy policy, ActRequest request) =>
         policy.Capabilities.Where(c => request.Tools is null || request.Tools.Contains(c)).ToList();
 
-    static IReadOnlyList<string> Last(List<string> path) => path.Count == 0 ? [] : [path[^1]];
+    internal static IReadOnlyList<string> Last(List<string> path) => path.Count == 0 ? [] : [path[^1]];
 }
 
-/// <summary>How a node's model conversation begins: the node's prompt, the request, and the previous node's answer.</summary>
+/// <summary>How a node's model conversation begins: the node's prompt, what memory recalled, the request, and the previous node's answer.</summary>
 internal static class Conversation
 {
-    public static List<ChatMessage> For(ActRequest request, PolicyNode node, string? previousAnswer)
+    public static List<ChatMessage> For(ActRequest request, PolicyNode node, string? previousAnswer, MemoryRecall? recall = null)
     {
         // A chat call's conversation is the caller's, word for word: no prompt of ours is added to it.
         if (request.Chat is { } chat)
@@ -141,6 +152,9 @@ internal static class Conversation
         var messages = new List<ChatMessage>();
         if (!string.IsNullOrWhiteSpace(node.Prompt))
             messages.Add(new ChatMessage(ChatRole.System, node.Prompt));
+        // Recalled memory comes before the request, as earlier conversation does, each part with the role it was said in.
+        if (recall is not null)
+            messages.AddRange(recall.Messages().Select(m => new ChatMessage(new ChatRole(m.Role), m.Text)));
         if (request.Messages is { Count: > 0 })
             messages.AddRange(request.Messages.Select(m => new ChatMessage(new ChatRole(m.Role!), m.Content)));
         if (!string.IsNullOrEmpty(request.Input))

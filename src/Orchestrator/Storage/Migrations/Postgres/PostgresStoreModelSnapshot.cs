@@ -239,6 +239,91 @@ namespace Orchestrator.Storage.Migrations.Postgres
                     b.ToTable("Nodes", (string)null);
                 });
 
+            modelBuilder.Entity("Orchestrator.Memory.MemoryItem", b =>
+                {
+                    b.Property<long>("Seq")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Seq"));
+
+                    b.Property<int>("Bytes")
+                        .HasColumnType("integer");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTime?>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("JobId")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)")
+                        .UseCollation("C");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("character varying(20)")
+                        .UseCollation("C");
+
+                    b.Property<string>("NodeId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .UseCollation("C");
+
+                    b.Property<int>("Ordinal")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Principal")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .UseCollation("C");
+
+                    b.Property<string>("Role")
+                        .IsRequired()
+                        .HasMaxLength(20)
+                        .HasColumnType("character varying(20)")
+                        .UseCollation("C");
+
+                    b.Property<string>("Session")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .UseCollation("C");
+
+                    b.Property<string>("Tenant")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .UseCollation("C");
+
+                    b.Property<string>("Text")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .UseCollation("C");
+
+                    b.HasKey("Seq");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.HasIndex("JobId", "NodeId", "Ordinal")
+                        .IsUnique();
+
+                    b.HasIndex("Tenant", "Principal", "Seq");
+
+                    b.HasIndex("Tenant", "Principal", "Kind", "Seq");
+
+                    b.HasIndex("Tenant", "Principal", "Session", "Seq");
+
+                    b.HasIndex("Tenant", "Principal", "Session", "Kind", "Seq");
+
+                    b.ToTable("MemoryItems", (string)null);
+                });
+
             modelBuilder.Entity("Orchestrator.Replay.ReplayImport", b =>
                 {
                     b.Property<string>("TraceId")
