@@ -352,4 +352,26 @@ public sealed class GovernanceTests
         var many = Enumerable.Range(0, 1001).ToDictionary(i => $"p{i}", _ => (object)new { requestsPerMinute = 1 });
         (await Problem(await PutTenant(ops, "acme", new { principals = many }), HttpStatusCode.BadRequest))["errors"]!["principals"].Should().NotBeNull();
     }
+
+    [Fact]
+    public async Task Chat_completions_obey_the_tenants_rate_limit_and_settle_their_budget_hold()
+    {
+        using var app = new OrchestratorApp(SlowModel(0));
+        using var ops = app.ClientFor(OrchestratorApp.OperatorKey);
+        (await PutTenant(ops, "acme", new { limits = new { requestsPerMinute = 1, dailyTokenBudget = 1_000_000 } })).EnsureSuccessStatusCode();
+        using var alice = app.ClientFor();
+        var body = new { model = "auto", messages = new[] { new { role = "user", content = "hello" } } };
+
+        var first = await alice.PostAsJsonAsync("/v1/chat/completions", body);
+        first.StatusCode.Should().Be(HttpStatusCode.OK, await first.Content.ReadAsStringAsync());
+        var second = await alice.PostAsJsonAsync("/v1/chat/completions", body);
+        second.StatusCode.Should().Be(HttpStatusCode.TooManyRequests);
+        second.Headers.RetryAfter.Should().NotBeNull();
+        (await Api.BodyOf(second)).Str("error.code").Should().Be("rate_limited", "errors keep OpenAI's shape with this contract's codes");
+
+        var usage = await Until(() => alice.GetAsync("/v1/tenants/acme/usage"), u => u.Str("completed") == "1");
+        usage.Str("completed").Should().Be("1");
+        long.Parse(usage.Str("tokens.input")).Should().BeGreaterThan(0);
+        usage.Str("reservedCostUsd").Should().Be("0", "the chat call's hold settled when its job was recorded");
+    }
 }
