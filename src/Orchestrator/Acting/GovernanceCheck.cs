@@ -185,13 +185,9 @@ internal sealed class AdmitWithTakes(Job job, IReadOnlyList<CounterTake> takes, 
         RefusedBy = null;
         if (session.Insert(job, null) == 0)
             return 0;
-        for (var i = 0; i < takes.Count; i++)
+        if (CounterTake.TakeEach(takes, session) is { } refused)
         {
-            if (takes[i].Take(session))
-                continue;
-            RefusedBy = takes[i];
-            for (var j = i - 1; j >= 0; j--)
-                takes[j].GiveBack(session);
+            RefusedBy = refused;
             var remove = session.Command("admit:undo", sql => $"DELETE FROM {sql.Table<Job>()} WHERE {sql.Column<Job>(nameof(Job.Id))} = {sql.Parameter("id")}",
                 (typeof(Job), nameof(Job.Id), "id"));
             remove.Bind(0, job.Id);
@@ -216,16 +212,9 @@ internal sealed class TakeAll(IReadOnlyList<CounterTake> takes, BudgetHold? hold
 
     public override int Execute(Storage.StoreSession session)
     {
-        RefusedBy = null;
-        for (var i = 0; i < takes.Count; i++)
-        {
-            if (takes[i].Take(session))
-                continue;
-            RefusedBy = takes[i];
-            for (var j = i - 1; j >= 0; j--)
-                takes[j].GiveBack(session);
+        RefusedBy = CounterTake.TakeEach(takes, session);
+        if (RefusedBy is not null)
             return 0;
-        }
         if (hold is not null)
             session.Insert(hold, null);
         return 1;

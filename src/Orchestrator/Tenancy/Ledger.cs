@@ -106,6 +106,20 @@ public sealed record CounterTake(string Tenant, string Scope, string Kind, strin
         return statement.Command.ExecuteNonQuery() > 0;
     }
 
+    /// <summary>Takes each in order; at the first that does not pass, gives back those before it and answers it (null: all passed).</summary>
+    internal static CounterTake? TakeEach(IReadOnlyList<CounterTake> takes, StoreSession session)
+    {
+        for (var i = 0; i < takes.Count; i++)
+        {
+            if (takes[i].Take(session))
+                continue;
+            for (var j = i - 1; j >= 0; j--)
+                takes[j].GiveBack(session);
+            return takes[i];
+        }
+        return null;
+    }
+
     /// <summary>Gives the take back (a later check refused the request, in the same transaction).</summary>
     internal void GiveBack(StoreSession session) => Ledger.Adjust(session, Tenant, Scope, Kind, Period, -Used, -Held);
 
