@@ -71,6 +71,9 @@ public sealed record ModelView(
     long Failures,
     long CanceledCalls)
 {
+    /// <summary>Whether both prices are configured (or the model is simulated): a tenant with a cost budget reaches only priced models.</summary>
+    public bool Priced { get; init; }
+
     internal static ModelView Of(CatalogModel model)
     {
         var health = model.Health.Snapshot();
@@ -82,7 +85,10 @@ public sealed record ModelView(
             Math.Round(health.ErrorRate, 4), health.ErrorsByClass, model.CircuitName,
             model.CircuitName == "open" ? model.OpenUntil : null, model.QuarantinedByOperator,
             model.Entry.CostPer1kInputUsd, model.Entry.CostPer1kOutputUsd, model.Entry.Quality, model.Entry.Tags,
-            health.TotalCalls, health.TotalFailures, health.TotalCanceled);
+            health.TotalCalls, health.TotalFailures, health.TotalCanceled)
+        {
+            Priced = model.Entry.Priced,
+        };
     }
 
     static double? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;

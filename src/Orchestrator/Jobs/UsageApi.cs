@@ -20,7 +20,10 @@ public static class UsageApi
     {
         var usage = app.MapGroup("/v1/tenants").WithTags("Tenancy");
         usage.MapGet("/{tenant}/usage", Get)
-            .WithSummary("A tenant's requests, outcomes, refusals by code, tokens, cost, held cost and latency in a window (default: today, UTC), by principal.");
+            .WithSummary("A tenant's requests, outcomes, refusals by code, tokens, cost, held cost and latency in a window (default: today, UTC), by principal.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return usage;
     }
 

@@ -15,7 +15,9 @@ public static class AdminApi
 
     public static RouteGroupBuilder MapAdmin(this IEndpointRouteBuilder app)
     {
-        var admin = app.MapGroup("/v1/admin").WithTags("Admin").RequireAuthorization(TenancySetup.OperatorPolicy);
+        var admin = app.MapGroup("/v1/admin").WithTags("Admin").RequireAuthorization(TenancySetup.OperatorPolicy)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
         admin.MapGet("/tenants", ListTenants).WithSummary("Every tenant with limits of its own.");
         admin.MapGet("/tenants/{tenant}", GetTenant).WithSummary("A tenant's limits, per-principal limits and overrides, with its version as ETag.");
         admin.MapPut("/tenants/{tenant}", PutTenant)
@@ -25,7 +27,8 @@ public static class AdminApi
         admin.MapPost("/keys", CreateKey).WithSummary("Make an API key; the key is in this answer only, the store keeps its hash.")
             .ProducesProblem(StatusCodes.Status400BadRequest);
         admin.MapGet("/keys", ListKeys).WithSummary("API keys made through the API (never the keys themselves).");
-        admin.MapDelete("/keys/{id}", RevokeKey).WithSummary("Revoke a key: refused at once on this node, on every node within the propagation interval.");
+        admin.MapDelete("/keys/{id}", RevokeKey).WithSummary("Revoke a key: refused at once on this node, on every node within the propagation interval.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return admin;
     }
 
