@@ -32,11 +32,11 @@ public static class UsageApi
         CancellationToken cancellationToken)
     {
         if (!Identifiers.IsValid(tenant))
-            return Problems.Validation(new Dictionary<string, string[]> { ["tenant"] = ["A tenant is 1-100 characters of letters, digits, '-', '_' or '.'."] });
+            return Problems.Validation(new Dictionary<string, string[]> { ["tenant"] = [Identifiers.TenantRule] });
         if (!caller.CanSee(tenant))
             return Problems.For(Problems.NotFound, $"No tenant {tenant} here.");
         if (principal is not null && !Identifiers.IsPrincipal(principal))
-            return Problems.Validation(new Dictionary<string, string[]> { ["principal"] = ["A principal is 1-200 characters, no control characters."] });
+            return Problems.Validation(new Dictionary<string, string[]> { ["principal"] = [Identifiers.PrincipalRule] });
         var now = time.GetUtcNow().UtcDateTime;
         var since = from?.ToUniversalTime() ?? now.Date;
         var until = to?.ToUniversalTime() ?? now;

@@ -101,3 +101,10 @@ internal sealed class GuardedUpdate<T>(T entity, IReadOnlyList<Guard> guards, IR
         return new GuardedUpdate<T>((T)update.Entity, guards, properties.Union(update.Properties).ToArray()) { Fence = Fence };
     }
 }
+
+/// <summary>Times as the store keeps them.</summary>
+internal static class StoreTime
+{
+    /// <summary>Truncated to microseconds, what PostgreSQL keeps: a value written and read back (or hashed) is the same on both stores.</summary>
+    public static DateTime Microseconds(DateTime at) => new(at.Ticks - at.Ticks % 10, DateTimeKind.Utc);
+}

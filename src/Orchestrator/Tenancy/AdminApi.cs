@@ -43,7 +43,7 @@ public static class AdminApi
         string tenant, Caller caller, TenantDirectory tenants, AuditTrail audit, HttpContext http, CancellationToken cancellationToken)
     {
         if (!Identifiers.IsValid(tenant))
-            return Problems.Validation(new Dictionary<string, string[]> { ["tenant"] = ["A tenant is 1-100 characters of letters, digits, '-', '_' or '.'."] });
+            return Problems.Validation(new Dictionary<string, string[]> { ["tenant"] = [Identifiers.TenantRule] });
         var document = await tenants.GetAsync(tenant, cancellationToken);
         await audit.RecordAsync(caller, "tenant.read", $"tenants/{tenant}", allowed: true, tenant: tenant);
         http.Response.Headers.ETag = ETagOf(document.Version);
@@ -111,7 +111,7 @@ public static class AdminApi
         string? tenant, Caller caller, ManagedKeys keys, AuditTrail audit, CancellationToken cancellationToken)
     {
         if (tenant is not null && !Identifiers.IsValid(tenant))
-            return Problems.Validation(new Dictionary<string, string[]> { ["tenant"] = ["A tenant is 1-100 characters of letters, digits, '-', '_' or '.'."] });
+            return Problems.Validation(new Dictionary<string, string[]> { ["tenant"] = [Identifiers.TenantRule] });
         var rows = await keys.ListAsync(tenant, cancellationToken);
         await audit.RecordAsync(caller, "key.list", tenant is null ? "keys" : $"keys?tenant={tenant}", allowed: true, tenant: tenant);
         return TypedResults.Ok(new KeyPage(rows.Select(KeyView.Of).ToList()));

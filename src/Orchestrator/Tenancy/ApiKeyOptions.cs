@@ -49,6 +49,12 @@ internal sealed class ApiKeyOptionsValidator : IValidateOptions<ApiKeyOptions>
 
 internal static class Identifiers
 {
+    /// <summary>What a field error says of a tenant that is not <see cref="IsValid"/>.</summary>
+    public const string TenantRule = "A tenant is 1-100 characters of letters, digits, '-', '_' or '.'.";
+
+    /// <summary>What a field error says of a principal that is not <see cref="IsPrincipal"/>.</summary>
+    public const string PrincipalRule = "A principal is 1-200 characters, no control characters.";
+
     /// <summary>A principal names who acts: any text of 1-200 characters without control characters (the store keeps no NUL).</summary>
     public static bool IsPrincipal(string? value) => value is { Length: > 0 and <= 200 } && !string.IsNullOrWhiteSpace(value) && !value.Any(char.IsControl);
 

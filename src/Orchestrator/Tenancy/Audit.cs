@@ -112,7 +112,7 @@ internal sealed class AuditTrail(StoreWriter writer, TimeProvider time, ILogger<
         var entry = new AuditEntry
         {
             // Microseconds: what PostgreSQL keeps, so the hash reads back the same on both stores.
-            At = new DateTime(now.Ticks - now.Ticks % 10, DateTimeKind.Utc),
+            At = StoreTime.Microseconds(now),
             Tenant = tenant ?? caller.Tenant,
             Principal = caller.Principal,
             Action = action,

@@ -28,9 +28,9 @@ public static class AuditApi
             return await DeniedAsync(audit, caller, http, "An auditor reads its own tenant's audit trail only.");
         var errors = new Dictionary<string, string[]>();
         if (tenant is not null && !Identifiers.IsValid(tenant))
-            errors["tenant"] = ["A tenant is 1-100 characters of letters, digits, '-', '_' or '.'."];
+            errors["tenant"] = [Identifiers.TenantRule];
         if (principal is not null && !Identifiers.IsPrincipal(principal))
-            errors["principal"] = ["A principal is 1-200 characters, no control characters."];
+            errors["principal"] = [Identifiers.PrincipalRule];
         if (action is not null && (action.Length is 0 or > 100 || action.Any(char.IsControl)))
             errors["action"] = ["An action is a dotted name such as tenant.update, 1-100 characters."];
         if (from is { } f0 && to is { } t0 && f0 > t0)

@@ -115,9 +115,9 @@ internal sealed class ManagedKeys(IDbContextFactory<OrchestratorDb> dbs, StoreWr
             Tenant = tenant,
             Principal = principal,
             Roles = string.Join(',', roles),
-            CreatedAt = Microseconds(time.GetUtcNow().UtcDateTime),
+            CreatedAt = StoreTime.Microseconds(time.GetUtcNow().UtcDateTime),
             CreatedBy = by,
-            ExpiresAt = expiresAt is { } at ? Microseconds(at.ToUniversalTime()) : null,
+            ExpiresAt = expiresAt is { } at ? StoreTime.Microseconds(at.ToUniversalTime()) : null,
         };
         if (!await writer.WriteAsync(new Insert<ManagedKey>(row)))
             throw new InvalidOperationException("A new API key collided with an existing one.");
@@ -146,7 +146,7 @@ internal sealed class ManagedKeys(IDbContextFactory<OrchestratorDb> dbs, StoreWr
         _revokedHere[row.Id] = true;
         var revoked = new ManagedKey
         {
-            Id = row.Id, Revoked = true, RevokedAt = Microseconds(time.GetUtcNow().UtcDateTime), RevokedBy = by,
+            Id = row.Id, Revoked = true, RevokedAt = StoreTime.Microseconds(time.GetUtcNow().UtcDateTime), RevokedBy = by,
         };
         return await writer.WriteAsync(new GuardedUpdate<ManagedKey>(revoked, [new Guard(nameof(ManagedKey.Revoked), false)],
             [nameof(ManagedKey.Revoked), nameof(ManagedKey.RevokedAt), nameof(ManagedKey.RevokedBy)]));
@@ -176,8 +176,6 @@ internal sealed class ManagedKeys(IDbContextFactory<OrchestratorDb> dbs, StoreWr
     static string HashOf(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
     static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    static DateTime Microseconds(DateTime at) => new(at.Ticks - at.Ticks % 10, DateTimeKind.Utc);
 }
 
 /// <summary>A managed key as <c>GET /v1/admin/keys</c> lists it: never the key or its hash.</summary>

@@ -61,7 +61,7 @@ internal sealed class TenantDirectory(
                 Tenant = tenant,
                 Document = JsonSerializer.Serialize(stored, TenancyJson.Default.TenantDocument),
                 Version = current.Version + 1,
-                UpdatedAt = Microseconds(time.GetUtcNow().UtcDateTime),
+                UpdatedAt = StoreTime.Microseconds(time.GetUtcNow().UtcDateTime),
                 UpdatedBy = by,
             };
             var written = current.Version == 0
@@ -107,8 +107,6 @@ internal sealed class TenantDirectory(
             Limits = document.Limits ?? new TenantLimits(), Principals = document.Principals ?? [],
         };
     }
-
-    static DateTime Microseconds(DateTime at) => new(at.Ticks - at.Ticks % 10, DateTimeKind.Utc);
 }
 
 /// <summary>

@@ -154,7 +154,7 @@ internal static class TenantDocumentRules
     {
         var errors = new Dictionary<string, string[]>();
         if (!Identifiers.IsValid(tenant))
-            errors["tenant"] = ["A tenant is 1-100 characters of letters, digits, '-', '_' or '.'."];
+            errors["tenant"] = [Identifiers.TenantRule];
         else if (document.Tenant is not null && document.Tenant != tenant)
             errors["tenant"] = [$"The body names tenant '{document.Tenant}' but the path names '{tenant}'."];
         if (document.Limits is { } limits)
@@ -165,7 +165,7 @@ internal static class TenantDocumentRules
             foreach (var (principal, principalLimits) in principals)
             {
                 if (!Identifiers.IsPrincipal(principal))
-                    errors[$"principals.{Printable(principal)}"] = ["A principal is 1-200 characters, no control characters."];
+                    errors[$"principals.{Printable(principal)}"] = [Identifiers.PrincipalRule];
                 else if (principalLimits is null)
                     errors[$"principals.{principal}"] = ["Give the principal's limits as an object."];
                 else
