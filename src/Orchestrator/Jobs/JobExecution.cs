@@ -25,6 +25,7 @@ internal sealed class JobExecution(
     OrchestratorTelemetry telemetry,
     IServiceScopeFactory scopes,
     JobSlots slots,
+    IHostApplicationLifetime lifetime,
     ILogger<JobExecution> log)
 {
     DateTime Now => time.GetUtcNow().UtcDateTime;
@@ -259,24 +260,56 @@ internal sealed class JobExecution(
     public async Task<bool> RecordInlineAsync(Job job, JobOutcome outcome, IReadOnlyList<StoreWrite> nodes)
     {
         var usage = Close(job, outcome, null);
-        var row = writer.WriteAsync(Settled(JobWrites.Admit(job), job, usage));
-        var written = nodes.Select(writer.WriteAsync).ToList();
-        try
+        var admit = Settled(JobWrites.Admit(job), job, usage);
+        // The caller already has its answer, so a store that cannot take the record now (PostgreSQL down, a failover)
+        // must not lose it: the record is tried again with backoff for as long as RecordRetryFor, unless the host stops.
+        // Every write in it is an insert that does nothing when its row exists, so a repeat after a partial commit
+        // (the job's row in, a node's not) completes it without writing anything twice.
+        var since = time.GetTimestamp();
+        var delay = RecordRetryFirst;
+        for (var attempt = 1; ; attempt++)
         {
-            if (!await row)
+            try
+            {
+                var row = writer.WriteAsync(admit);
+                var written = nodes.Select(writer.WriteAsync).ToList();
+                var admitted = await row;
+                await Task.WhenAll(written);
+                if (!admitted && attempt == 1)
+                    return false;
+                break;
+            }
+            catch (Exception error) when (!lifetime.ApplicationStopping.IsCancellationRequested && time.GetElapsedTime(since) < RecordRetryFor)
+            {
+                log.LogWarning(error, "Could not record job {JobId}, answered on its request; trying again in {Delay} (attempt {Attempt})", job.Id, delay, attempt);
+            }
+            catch (Exception error)
+            {
+                log.LogError(error, "Could not record job {JobId}, answered on its request; given up after {Attempts} attempts", job.Id, attempt);
                 return false;
-            await Task.WhenAll(written);
-        }
-        catch (Exception error)
-        {
-            log.LogError(error, "Could not record job {JobId}, answered on its request", job.Id);
-            return false;
+            }
+            try
+            {
+                await Task.Delay(delay, time, lifetime.ApplicationStopping);
+            }
+            catch (OperationCanceledException)
+            {
+                log.LogError("Could not record job {JobId}, answered on its request; the host stopped before the store took it", job.Id);
+                return false;
+            }
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, RecordRetryMost.Ticks));
         }
         telemetry.Accepted.Add(1, TagsOf(job));
         telemetry.Count(job.Tenant, job.Principal, "jobs.accepted");
         Ended(job, outcome);
         return true;
     }
+
+    static readonly TimeSpan RecordRetryFirst = TimeSpan.FromMilliseconds(200);
+    static readonly TimeSpan RecordRetryMost = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a job answered on its request (a chat call) is kept in memory while the store cannot take its record.</summary>
+    internal static readonly TimeSpan RecordRetryFor = TimeSpan.FromMinutes(10);
 
     /// <summary>A job that holds budget settles in the same transaction as its end: the actual usage is spent, the rest released.</summary>
     static StoreWrite Settled(StoreWrite end, Job job, Gateway.TokenUsage usage) =>
