@@ -81,6 +81,9 @@ internal sealed class JobQueue
         _signal.Release();
     }
 
+    /// <summary>Takes a place, past capacity if need be, for a job that left the lanes and still counts (one waiting for a slot).</summary>
+    public void HoldPlace() => Interlocked.Increment(ref _held);
+
     /// <summary>Queues a job recovered from the store; recovered jobs are never refused, even past capacity.</summary>
     public void EnqueueRecovered(QueuedJob job)
     {

@@ -84,8 +84,13 @@ internal sealed class JobSlots(JobQueue queue, TenantDirectory tenants, IOptions
         return tenant is null && principal is null ? null : (tenant, principal);
     }
 
+    /// <summary>
+    /// Keeps <paramref name="job"/> until a slot frees. It keeps its place in the queue's capacity while it waits (it is
+    /// accepted and not started), so a tenant held at its limit cannot pile up more than the queue holds.
+    /// </summary>
     public void Wait(Job job)
     {
+        queue.HoldPlace();
         lock (_gate)
         {
             if (!_waiting.TryGetValue(job.Tenant, out var jobs))
@@ -104,7 +109,7 @@ internal sealed class JobSlots(JobQueue queue, TenantDirectory tenants, IOptions
                 _waiting.Remove(tenant);
         }
         if (next is not null)
-            queue.EnqueueRecovered(new QueuedJob(next));
+            queue.Enqueue(new QueuedJob(next));
     }
 
     public int Count
@@ -130,7 +135,7 @@ internal sealed class JobSlots(JobQueue queue, TenantDirectory tenants, IOptions
                     _waiting.Clear();
                 }
                 foreach (var job in all)
-                    queue.EnqueueRecovered(new QueuedJob(job));
+                    queue.Enqueue(new QueuedJob(job));
             }
         }
         catch (OperationCanceledException)

@@ -7,10 +7,10 @@ namespace Orchestrator.Tests.Jobs;
 /// <summary>maxConcurrentJobs holds (jobs over it wait, they are not refused) and one tenant's flood does not starve another.</summary>
 public sealed class FairnessTests
 {
-    static Dictionary<string, string?> Settings(int workers, int latencyMs) => new()
+    static Dictionary<string, string?> Settings(int workers, int latencyMs, int capacity = 5000) => new()
     {
         ["Orchestrator:Queue:Workers"] = workers.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["Orchestrator:Queue:Capacity"] = "5000",
+        ["Orchestrator:Queue:Capacity"] = capacity.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Orchestrator:Models:0:Id"] = "sim",
         ["Orchestrator:Models:0:Provider"] = "simulated",
         ["Orchestrator:Models:0:LatencyMs"] = latencyMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -54,6 +54,29 @@ public sealed class FairnessTests
             (await alice.GetAsync($"/v1/jobs/{id}")).IsSuccessStatusCode.Should().BeTrue();
         (await Api.BodyOf(await ops.GetAsync("/v1/jobs?tenant=acme&status=completed&limit=100")))["items"]!.AsArray()
             .Should().HaveCount(ids.Count, "jobs over the limit wait; none is refused or lost");
+    }
+
+    [Fact]
+    public async Task Jobs_waiting_for_a_slot_keep_their_place_in_the_queue_capacity()
+    {
+        using var app = new OrchestratorApp(Settings(workers: 2, latencyMs: 30_000, capacity: 3));
+        using var ops = app.ClientFor(OrchestratorApp.OperatorKey);
+        (await ops.PutAsJsonAsync("/v1/admin/tenants/acme", new { limits = new { maxConcurrentJobs = 1 } })).StatusCode.Should().Be(HttpStatusCode.OK);
+        using var alice = app.ClientFor();
+
+        // One at a time, so each answer sees the places the ones before it hold: one job runs (it left the queue), and
+        // the three that wait for its slot fill the capacity of 3 however long they wait.
+        var answers = new List<HttpStatusCode>();
+        for (var i = 0; i < 12; i++)
+            answers.Add((await alice.ActAsync(new { input = $"a{i}", mode = "async" })).Response.StatusCode);
+        answers.Count(s => s == HttpStatusCode.Accepted).Should().BeInRange(4, 6, "1 running and 3 waiting fill it; a job a worker holds between the lanes and its wait may add up to one per worker");
+        answers.Skip(6).Should().OnlyContain(s => s == HttpStatusCode.TooManyRequests, "past capacity the queue is full");
+        var waiting = (answers.Count(s => s == HttpStatusCode.Accepted) - 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var until = DateTime.UtcNow.AddSeconds(10);
+        string held;
+        while ((held = (await Api.BodyOf(await ops.GetAsync("/v1/diag/telemetry"))).Str("queue.held")) != waiting && DateTime.UtcNow < until)
+            await Task.Delay(20);
+        held.Should().Be(waiting, "every accepted job but the running one holds a place");
     }
 
     [Fact]
