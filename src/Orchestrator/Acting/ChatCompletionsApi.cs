@@ -18,7 +18,7 @@ public static class ChatCompletionsApi
 
     public static RouteGroupBuilder MapChatCompletions(this IEndpointRouteBuilder app)
     {
-        var chat = app.MapGroup("/v1/chat").WithTags("OpenAI-compatible").WithMetadata(OpenAiErrorShape.Instance);
+        var chat = app.MapGroup(OpenAiErrorShape.Group).WithTags("OpenAI-compatible").WithMetadata(OpenAiErrorShape.Instance);
         chat.MapPost("/completions", Complete)
             .WithSummary("OpenAI chat completions, streamed or whole; each call is a job of intent chat/completions.")
             .Produces<ChatCompletion>()

@@ -66,6 +66,10 @@ internal static class ChatRequestReader
                 Error("stop", $"stop must be a string or an array of at most {MaxStops} strings.");
                 break;
         }
+        if (stop?.Any(s => s.Contains('\0')) == true)
+            Error("stop", "stop must not contain a NUL character (\\u0000).");
+        if (request.User?.Contains('\0') == true)
+            Error("user", "user must not contain a NUL character (\\u0000).");
 
         string? toolChoice = null;
         switch (request.ToolChoice)
@@ -135,6 +139,14 @@ internal static class ChatRequestReader
         if (!TryText(message.Content, out var text))
         {
             error($"{at}.content", "content must be a string or an array of text parts; other parts (images, audio) are not supported.");
+            return null;
+        }
+        // The same rule as /v1/act: the store keeps no NUL character in text (PostgreSQL refuses it), and the call is
+        // recorded after it is answered, so a NUL refused then would lose the record of an answered call.
+        if (text?.Contains('\0') == true || message.ToolCallId?.Contains('\0') == true
+            || message.ToolCalls?.Any(c => c?.Function?.Arguments?.Contains('\0') == true) == true)
+        {
+            error($"{at}.content", "A message must not contain a NUL character (\\u0000).");
             return null;
         }
         if (role == "tool")

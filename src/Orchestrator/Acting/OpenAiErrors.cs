@@ -9,6 +9,9 @@ namespace Orchestrator.Acting;
 internal sealed class OpenAiErrorShape
 {
     public static readonly OpenAiErrorShape Instance = new();
+
+    /// <summary>The path under which every answer is in OpenAI's shape.</summary>
+    public const string Group = "/v1/chat";
 }
 
 /// <summary>
@@ -20,9 +23,12 @@ internal sealed class OpenAiErrorShape
 internal sealed class OpenAiErrorWriter : IProblemDetailsWriter
 {
     // An exception handler clears the endpoint before it writes its problem; the endpoint that threw is in its feature.
+    // Answers that no endpoint of ours gives (405 for another method, 415 before the body is read) carry routing's
+    // endpoint or none, so the path under the group says it too.
     public bool CanWrite(ProblemDetailsContext context) =>
         (context.HttpContext.GetEndpoint() ?? context.HttpContext.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>()?.Endpoint)
-        ?.Metadata.GetMetadata<OpenAiErrorShape>() is not null;
+        ?.Metadata.GetMetadata<OpenAiErrorShape>() is not null
+        || context.HttpContext.Request.Path.StartsWithSegments(OpenAiErrorShape.Group, StringComparison.OrdinalIgnoreCase);
 
     public ValueTask WriteAsync(ProblemDetailsContext context)
     {

@@ -30,7 +30,7 @@ public static class JobsApi
             : NotFound(jobId);
 
     static async Task<Results<Ok<JobView>, Accepted<JobView>, ProblemHttpResult>> Result(
-        string jobId, int? waitMs, Caller caller, JobQueries queries, JobCompletions completions,
+        string jobId, long? waitMs, Caller caller, JobQueries queries, JobCompletions completions,
         IOptions<JobsOptions> options, TimeProvider time, HttpContext http, CancellationToken cancellationToken)
     {
         if (waitMs is < 0)
@@ -120,6 +120,10 @@ public static class JobsApi
             errors["limit"] = [$"limit must be between 1 and {max}."];
         if (cursor is not null && !IsJobId(cursor))
             errors["cursor"] = ["cursor must be the nextCursor of a previous page."];
+        // No job carries a NUL in these (the store keeps none); refused alike on both stores rather than matching nothing on one.
+        foreach (var (name, value) in (ReadOnlySpan<(string, string?)>)[("intent", intent), ("tenant", tenant), ("principal", principal)])
+            if (value?.Contains('\0') == true)
+                errors[name] = [$"{name} must not contain a NUL character (\\u0000)."];
         if (errors.Count > 0)
             return Problems.Validation(errors);
         if (tenant is not null && !caller.CanSee(tenant))

@@ -27,6 +27,7 @@ public static class AdminApi
         admin.MapPost("/keys", CreateKey).WithSummary("Make an API key; the key is in this answer only, the store keeps its hash.")
             .ProducesProblem(StatusCodes.Status400BadRequest);
         admin.MapGet("/keys", ListKeys).WithSummary("API keys made through the API (never the keys themselves).");
+        admin.MapGet("/keys/{id}", GetKey).WithSummary("One API key made through the API (never the key itself); revoked keys stay listed as revoked.");
         admin.MapDelete("/keys/{id}", RevokeKey).WithSummary("Revoke a key: refused at once on this node, on every node within the propagation interval.")
             .ProducesProblem(StatusCodes.Status404NotFound);
         return admin;
@@ -115,6 +116,15 @@ public static class AdminApi
         var rows = await keys.ListAsync(tenant, cancellationToken);
         await audit.RecordAsync(caller, "key.list", tenant is null ? "keys" : $"keys?tenant={tenant}", allowed: true, tenant: tenant);
         return TypedResults.Ok(new KeyPage(rows.Select(KeyView.Of).ToList()));
+    }
+
+    static async Task<Results<Ok<KeyView>, ProblemHttpResult>> GetKey(
+        string id, Caller caller, ManagedKeys keys, AuditTrail audit, CancellationToken cancellationToken)
+    {
+        if (await keys.GetAsync(id, cancellationToken) is not { } row)
+            return Problems.For(Problems.NotFound, $"No API key '{id}' was made through the API.");
+        await audit.RecordAsync(caller, "key.read", $"keys/{row.Id}", allowed: true, tenant: row.Tenant);
+        return TypedResults.Ok(KeyView.Of(row));
     }
 
     static async Task<Results<NoContent, ProblemHttpResult>> RevokeKey(

@@ -114,6 +114,8 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.App>, IDisposabl
     [InlineData("/v1/jobs?limit=abc")]
     [InlineData("/v1/jobs?status=sleeping")]
     [InlineData("/v1/jobs?cursor=nope")]
+    [InlineData("/v1/jobs?intent=a%00b")]
+    [InlineData("/v1/jobs?principal=%00")]
     [InlineData("/v1/jobs/job_00000000000000000000000000/result?waitMs=-1")]
     public async Task Bad_query_parameters_are_400(string url)
     {
@@ -122,6 +124,15 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.App>, IDisposabl
 
         response.StatusCode.Should().Be(HttpStatusCode.BadRequest, problem.ToJsonString());
         problem.Str("code").Should().Be("validation_failed");
+        problem["errors"]!.AsObject().Should().NotBeEmpty("the problem names the parameter");
+    }
+
+    [Fact]
+    public async Task A_long_poll_longer_than_the_cap_waits_the_cap_and_is_not_refused()
+    {
+        var (_, job) = await _client.ActAsync(new { input = "hi", mode = "async" });
+        var response = await _client.GetAsync($"/v1/jobs/{job.Str("jobId")}/result?waitMs=99999999999999");
+        response.StatusCode.Should().BeOneOf(HttpStatusCode.OK, HttpStatusCode.Accepted);
     }
 
     [Fact]

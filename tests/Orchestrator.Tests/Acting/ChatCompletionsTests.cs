@@ -272,6 +272,17 @@ public sealed class ChatCompletionsTests
         malformed.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         (await Api.BodyOf(malformed)).Str("error.code").Should().Be("validation_failed");
 
+        var plain = await client.PostAsync("/v1/chat/completions", new StringContent("{}", Encoding.UTF8, "text/plain"));
+        plain.StatusCode.Should().Be(HttpStatusCode.UnsupportedMediaType);
+        plain.Content.Headers.ContentType!.MediaType.Should().Be("application/json");
+        (await Api.BodyOf(plain)).Str("error.type").Should().Be("invalid_request_error");
+        var get = await client.GetAsync("/v1/chat/completions");
+        get.StatusCode.Should().Be(HttpStatusCode.MethodNotAllowed);
+        (await Api.BodyOf(get)).Str("error.code").Should().NotBeNullOrEmpty();
+        var (nul, withNul) = await ChatAsync(client, new { model = "auto", messages = new[] { new { role = "user", content = "a\0b" } } });
+        nul.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        withNul.Str("error.param").Should().Be("messages[0].content");
+
         (await ops.PostAsync("/v1/admin/models/simulated/quarantine", null)).StatusCode.Should().Be(HttpStatusCode.OK);
         var (none, unavailable) = await ChatAsync(client, ask);
         none.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);

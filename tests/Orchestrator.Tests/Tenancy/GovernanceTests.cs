@@ -283,6 +283,10 @@ public sealed class GovernanceTests
         var listed = await Api.BodyOf(await ops.GetAsync("/v1/admin/keys?tenant=initech"));
         listed.ToJsonString().Should().NotContain(key.Str("key")).And.NotContain("hash");
         listed["items"]!.AsArray().Should().ContainSingle();
+        var one = await ops.GetAsync(created.Headers.Location!);
+        one.StatusCode.Should().Be(HttpStatusCode.OK, "the Location of a made key reads it");
+        (await Api.BodyOf(one)).Str("principal").Should().Be("peter");
+        (await ops.GetAsync("/v1/admin/keys/key_nothing")).StatusCode.Should().Be(HttpStatusCode.NotFound);
 
         (await ops.DeleteAsync($"/v1/admin/keys/{key.Str("id")}")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         (await peter.GetAsync($"/v1/jobs/{job.Str("jobId")}")).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
