@@ -61,7 +61,7 @@ public sealed record ModelView(
     double ErrorRate,
     IReadOnlyDictionary<string, int> ErrorsByClass,
     string Circuit,
-    DateTimeOffset? CircuitOpenUntil,
+    DateTime? CircuitOpenUntil,
     bool QuarantinedByOperator,
     decimal CostPer1kInputUsd,
     decimal CostPer1kOutputUsd,
@@ -83,7 +83,7 @@ public sealed record ModelView(
             status == "quarantined" ? 0 : health.Score,
             Round(health.P50Ms), Round(health.P95Ms), Round(health.EwmaMs),
             Math.Round(health.ErrorRate, 4), health.ErrorsByClass, model.CircuitName,
-            model.CircuitName == "open" ? model.OpenUntil : null, model.QuarantinedByOperator,
+            model.CircuitName == "open" ? model.OpenUntil?.UtcDateTime : null, model.QuarantinedByOperator,
             model.Entry.CostPer1kInputUsd, model.Entry.CostPer1kOutputUsd, model.Entry.Quality, model.Entry.Tags,
             health.TotalCalls, health.TotalFailures, health.TotalCanceled)
         {
