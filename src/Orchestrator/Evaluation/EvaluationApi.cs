@@ -13,13 +13,21 @@ public static class EvaluationApi
 {
     public static RouteGroupBuilder MapEvaluation(this IEndpointRouteBuilder app)
     {
-        var evaluations = app.MapGroup("/v1/admin/evaluations").WithTags("Evaluation");
-        evaluations.MapPost("/", Submit).WithSummary("Run a suite for a baseline and a candidate, paired case by case; 202 with the evaluation to follow.");
+        var evaluations = app.MapGroup("/v1/admin/evaluations").WithTags("Evaluation")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+        evaluations.MapPost("/", Submit).WithSummary("Run a suite for a baseline and a candidate, paired case by case; 202 with the evaluation to follow.")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         evaluations.MapGet("/", List).WithSummary("Evaluations, newest first; candidateHash= and verdict= find a passing evaluation of a content hash.");
-        evaluations.MapGet("/{id}", Get).WithSummary("The evaluation: status, verdict, gates with the cases that failed them, per-case results.");
-        evaluations.MapGet("/{id}/report", Report).WithSummary("The report, text/markdown or text/html by Accept: per-case table, gate table, latency and cost pictures.");
-        evaluations.MapPost("/{id}/cancel", Cancel).WithSummary("Cancel: the evaluation stops before its next case run.");
-        evaluations.MapPost("/suites/from-traces", FromTraces).WithSummary("A replay-backed suite from recorded runs: each case reruns a trace, effects answered from the recording.");
+        evaluations.MapGet("/{id}", Get).WithSummary("The evaluation: status, verdict, gates with the cases that failed them, per-case results.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        evaluations.MapGet("/{id}/report", Report).WithSummary("The report, text/markdown or text/html by Accept: per-case table, gate table, latency and cost pictures.")
+            .Produces<string>(StatusCodes.Status200OK, "text/markdown", "text/html")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        evaluations.MapPost("/{id}/cancel", Cancel).WithSummary("Cancel: the evaluation stops before its next case run.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        evaluations.MapPost("/suites/from-traces", FromTraces).WithSummary("A replay-backed suite from recorded runs: each case reruns a trace, effects answered from the recording.")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return evaluations;
     }
 

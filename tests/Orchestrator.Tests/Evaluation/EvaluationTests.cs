@@ -152,6 +152,27 @@ public sealed class EvaluationTests : IDisposable
     }
 
     [Fact]
+    public async Task Json_schema_equals_and_text_assertions_judge_the_output()
+    {
+        // The model tagged judge always answers {"score": 0.9, "reason": "names the order"}.
+        var schema = JsonNode.Parse("""{ "type": "object", "required": ["score"], "properties": { "score": { "type": "number", "maximum": 1 } } }""");
+        var strict = JsonNode.Parse("""{ "type": "object", "required": ["verdict"] }""");
+        var suite = Suite("shapes", new JsonObject(),
+            Case("schema", "x", new JsonObject { ["type"] = "json-schema", ["schema"] = schema }),
+            Case("strict", "y", new JsonObject { ["type"] = "json-schema", ["schema"] = strict }),
+            Case("equals", "z", new JsonObject { ["type"] = "equals", ["value"] = """{"score": 0.9, "reason": "names the order"}""" },
+                new JsonObject { ["type"] = "not-contains", ["value"] = "SCORE", ["ignoreCase"] = false },
+                new JsonObject { ["type"] = "regex", ["value"] = "\"score\":\\s*0\\.9" }));
+        var view = await _operator.EvaluatedAsync(await _operator.SubmitAsync(suite, Policy("judge"), Policy("judge")));
+
+        view.CaseNamed("schema")["candidate"]!["verdict"]!.GetValue<string>().Should().Be("stable_pass", view.ToJsonString());
+        view.CaseNamed("equals")["candidate"]!["verdict"]!.GetValue<string>().Should().Be("stable_pass", view.ToJsonString());
+        var failed = view.CaseNamed("strict")["candidate"]!;
+        failed["verdict"]!.GetValue<string>().Should().Be("stable_fail");
+        failed["failures"]!.ToJsonString().Should().Contain("does not satisfy the schema");
+    }
+
+    [Fact]
     public async Task A_bad_suite_or_a_versions_side_answers_400_with_field_errors()
     {
         var suite = new JsonObject
