@@ -138,6 +138,8 @@ internal static class Verdicts
         var latencySource = runs.Any(r => r.LatencyMs is not null)
             ? "Per run: each model call's simulated latency (the model's LatencyMs plus its seeded jitter) for simulated models, the measured call time for real ones, summed over the run's model nodes; runs answered from a recording are not counted."
             : "No run measured latency.";
+        // A gate names the cases that failed it; a gate that passed names none (the case table shows every case's figures).
+        results = results.Select(g => g.Passed ? g with { Cases = [] } : g).ToList();
         return new Verdict(results.All(g => g.Passed) ? "pass" : "fail", results, cases, baseline, candidate,
             new Pins(plan.SuiteHash, plan.Baseline.PolicyHash, plan.Candidate.PolicyHash, plan.Seed, latencySource));
     }
