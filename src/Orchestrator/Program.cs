@@ -1,5 +1,6 @@
 using Orchestrator.Acting;
 using Orchestrator.Effects;
+using Orchestrator.Evaluation;
 using Orchestrator.Gateway;
 using Orchestrator.Hosting;
 using Orchestrator.Jobs;
@@ -31,6 +32,7 @@ builder.AddWorkflow();
 builder.AddJobs();
 builder.AddActing();
 builder.AddReplay();
+builder.AddEvaluation(args);
 
 var app = builder.Build();
 app.WarnWithoutKeys();
@@ -40,6 +42,8 @@ if (!await app.PrepareStoreAsync())
 app.LoadPolicies();
 app.LoadModels();
 await app.RecordSnapshotsAsync();
+if (args is [EvaluationCommand.Verb, .. var evalArgs])
+    return await EvaluationCommand.RunAsync(app, evalArgs);
 
 // Outside the exception handler, so a request log shows the status the client got (a 400 for an unreadable
 // body, not the 500 of the exception on its way to the handler).
@@ -60,6 +64,7 @@ app.MapGraph().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapModels().RequireAuthorization();
 app.MapReplay().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapMemory().RequireAuthorization(TenancySetup.UserPolicy);
+app.MapEvaluation().RequireAuthorization(TenancySetup.OperatorPolicy);
 app.MapDiag();
 
 app.Run();

@@ -11,13 +11,22 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
     const int MaxKey = 200;
     static readonly string[] MessageRoles = ["system", "user", "assistant"];
 
-    public ActCheck Check(ActRequest request, string? headerKey)
+    /// <param name="request">The act.</param>
+    /// <param name="headerKey">The Idempotency-Key header.</param>
+    /// <param name="policy">
+    /// In-process callers only (an evaluation): the policy the act runs under instead of the catalog's. Its snapshot must
+    /// be stored before the act is admitted (the job names it by content hash).
+    /// </param>
+    public ActCheck Check(ActRequest request, string? headerKey, IntentPolicy? policy = null)
     {
         var errors = new Dictionary<string, string[]>();
         void Error(string field, string message) => errors[field] = [message];
 
-        var intent = request.Intent ?? intents.DefaultIntent;
-        var policy = intents.Find(intent);
+        var overridden = policy is not null;
+        var intent = request.Intent ?? policy?.Intent ?? intents.DefaultIntent;
+        if (policy is not null && policy.Intent != intent)
+            Error("intent", $"The act is for '{intent}' but the policy it runs under is for '{policy.Intent}'.");
+        policy ??= intents.Find(intent);
         if (policy is null)
             Error("intent", $"Unknown intent '{intent}'; known: {string.Join(", ", intents.All.Select(p => p.Intent).Order())}.");
 
@@ -87,6 +96,9 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
         if (request.Chat is not null)
             Error("chat", "chat is not a field of an act; send OpenAI-format conversations to POST /v1/chat/completions.");
 
+        if (request.Seed is not null && !overridden)
+            Error("seed", "seed is set by evaluations only; a run's randomness is seeded from its trace id.");
+
         if (request.Session is { } session && (session.Length > MaxKey || string.IsNullOrWhiteSpace(session)))
             Error("session", $"session, when given, must be 1-{MaxKey} characters, not only spaces.");
         else if (request.Session?.Any(char.IsControl) == true)
@@ -100,7 +112,7 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
         else if (key?.Any(char.IsControl) == true)
             Error("idempotencyKey", "An idempotency key must not contain control characters.");
 
-        if (request.Versions?.Policy is { } pin && policy is not null && pin != policy.Version)
+        if (!overridden && request.Versions?.Policy is { } pin && policy is not null && pin != policy.Version)
             Error("versions.policy", $"Policy version '{pin}' of '{intent}' is not available; version '{policy.Version}' is in force.");
 
         if (errors.Count > 0)

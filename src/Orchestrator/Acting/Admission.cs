@@ -45,9 +45,11 @@ internal sealed class Admission(
     /// Admits an act. <paramref name="streamed"/>: a sync act whose caller follows its events instead of waiting for its
     /// end; it is answered as accepted at once, with a watch of its model tokens taken before it can start.
     /// </summary>
-    public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken, bool streamed = false)
+    /// <remarks><paramref name="policy"/>: see <see cref="ActValidator.Check"/> (an evaluation's baseline or candidate).</remarks>
+    public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken, bool streamed = false,
+        IntentPolicy? policy = null)
     {
-        var check = validator.Check(request, headerKey);
+        var check = validator.Check(request, headerKey, policy);
         if (check.Admitted is not { } act)
         {
             var code = check.Errors is not null ? Problems.ValidationFailed : Problems.CapabilityDenied;

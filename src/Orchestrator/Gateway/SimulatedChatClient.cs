@@ -26,11 +26,9 @@ internal sealed class SimulatedChatClient(ModelEntry model, TimeProvider time) :
     {
         var history = messages as IList<ChatMessage> ?? messages.ToList();
         // Seeded per call, so a replay draws the same jitter and failures; drawn only when configured.
-        var random = model.LatencyJitterMs > 0 || model.FailureRate > 0
-            ? options?.Seed is { } seed ? new Random(unchecked((int)(seed ^ (seed >> 32)))) : Random.Shared
-            : null;
+        var random = model.LatencyJitterMs > 0 || model.FailureRate > 0 ? RandomFor(options?.Seed) : null;
 
-        var latency = model.LatencyMs + (model.LatencyJitterMs > 0 ? random!.Next(model.LatencyJitterMs + 1) : 0);
+        var latency = LatencyOf(model, random);
         if (latency > 0)
             await Task.Delay(TimeSpan.FromMilliseconds(latency), time, cancellationToken);
         cancellationToken.ThrowIfCancellationRequested();
@@ -56,6 +54,17 @@ internal sealed class SimulatedChatClient(ModelEntry model, TimeProvider time) :
             },
         };
     }
+
+    static Random RandomFor(long? seed) => seed is { } s ? new Random(unchecked((int)(s ^ (s >> 32)))) : Random.Shared;
+
+    static int LatencyOf(ModelEntry model, Random? random) =>
+        model.LatencyMs + (model.LatencyJitterMs > 0 ? random!.Next(model.LatencyJitterMs + 1) : 0);
+
+    /// <summary>
+    /// The latency a call with this seed is given (the model's LatencyMs plus its seeded jitter): what an evaluation counts
+    /// for a simulated call, so its figures repeat exactly where wall-clock time on a loaded machine would not.
+    /// </summary>
+    public static int LatencyOf(ModelEntry model, long seed) => LatencyOf(model, model.LatencyJitterMs > 0 ? RandomFor(seed) : null);
 
     static ChatMessage? NextToolTurn(IList<ChatMessage> history)
     {

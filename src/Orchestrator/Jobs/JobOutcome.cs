@@ -57,6 +57,7 @@ internal sealed class JobRun(Job job, Task<bool> claimed, long epoch, string nod
     public string Tenant => job.Tenant;
     public string Principal => job.Principal;
     public string Intent => job.Intent;
+    public string? PolicyHash => job.PolicyHash;
 
     public ActRequest Request { get; } = job.Admitted ?? JsonSerializer.Deserialize(job.Request, WorkflowJson.Default.ActRequest)!;
 

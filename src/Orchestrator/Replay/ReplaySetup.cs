@@ -13,6 +13,8 @@ internal static class ReplaySetup
         builder.Services.AddSingleton<RoutingSnapshot>();
         builder.Services.AddSingleton<Scrubber>();
         builder.Services.AddSingleton<ReplayStore>();
+        builder.Services.AddSingleton<SnapshotPolicies>();
+        builder.Services.AddSingleton<Workflow.IPolicySnapshots>(services => services.GetRequiredService<SnapshotPolicies>());
         builder.Services.AddHostedService<ReplayRetention>();
         return builder;
     }

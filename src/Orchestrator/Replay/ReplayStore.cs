@@ -100,7 +100,8 @@ internal sealed class ReplayStore(
                 n.ErrorCode is null ? null : new JobError(n.ErrorCode, n.ErrorMessage ?? n.ErrorCode),
                 n.StartedAt, n.CompletedAt,
                 n.StartedAt is { } s && n.CompletedAt is { } c ? (long)(c - s).TotalMilliseconds : null)).ToList(),
-            new ReplaySeeds("FNV-1a 64 of traceId + '/' + nodeId, low 53 bits", nodes.ToDictionary(n => n.NodeId, n => Seeds.For(job.TraceId, n.NodeId))));
+            new ReplaySeeds(request.Seed is null ? "FNV-1a 64 of traceId + '/' + nodeId, low 53 bits" : "FNV-1a 64 of request.seed + '/' + nodeId, low 53 bits",
+                nodes.ToDictionary(n => n.NodeId, n => Seeds.For(request.Seed ?? job.TraceId, n.NodeId))));
     }
 
     static JsonElement? Parse(string? json) => json is null ? null : JsonDocument.Parse(json).RootElement.Clone();

@@ -41,6 +41,42 @@ internal sealed class SnapshotConfiguration : IEntityTypeConfiguration<Snapshot>
     }
 }
 
+/// <summary>Policy snapshots read back by content hash, for jobs admitted under a policy that is not the catalog's.</summary>
+internal sealed class SnapshotPolicies(IDbContextFactory<OrchestratorDb> dbs) : IPolicySnapshots
+{
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, IntentPolicy> _read = new(StringComparer.Ordinal);
+
+    public async Task<IntentPolicy?> FindAsync(string contentHash, CancellationToken cancellationToken)
+    {
+        if (_read.TryGetValue(contentHash, out var known))
+            return known;
+        await using var db = await dbs.CreateDbContextAsync(cancellationToken);
+        var content = await db.Set<Snapshot>().AsNoTracking().Where(s => s.Hash == contentHash && s.Kind == "policy")
+            .Select(s => s.Content).FirstOrDefaultAsync(cancellationToken);
+        if (content is null)
+            return null;
+        var policy = IntentCatalog.Parse(content);
+        return _read.GetOrAdd(contentHash, policy);
+    }
+
+    /// <summary>Stores a policy's snapshot (once per content hash) so any node can run a job admitted under it.</summary>
+    public async Task StoreAsync(IntentPolicy policy, DateTime now, CancellationToken cancellationToken)
+    {
+        await using var db = await dbs.CreateDbContextAsync(cancellationToken);
+        if (await db.Set<Snapshot>().AnyAsync(s => s.Hash == policy.ContentHash, cancellationToken))
+            return;
+        db.Add(new Snapshot { Hash = policy.ContentHash, Kind = "policy", Name = policy.Intent, Version = policy.Version, Content = policy.Source, CreatedAt = now });
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException error) when (error.InnerException is System.Data.Common.DbException inner && StoreErrors.IsKeyConflict(inner))
+        {
+            // Stored at the same moment by another evaluation or node: the same content.
+        }
+    }
+}
+
 internal static class SnapshotSetup
 {
     /// <summary>Stores the snapshots of the policies and routing in force (once per content hash) at start-up.</summary>

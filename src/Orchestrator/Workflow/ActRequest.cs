@@ -38,6 +38,12 @@ public sealed record ActRequest
     /// (<c>/v1/act</c> refuses it). When present, a model node is asked exactly this conversation with these functions.
     /// </summary>
     public ChatTranscript? Chat { get; init; }
+
+    /// <summary>
+    /// What the run's randomness is seeded from instead of its trace id; set by evaluations only (<c>/v1/act</c> refuses
+    /// it), so a baseline and a candidate draw the same seeds case by case and an evaluation run twice draws them again.
+    /// </summary>
+    public string? Seed { get; init; }
 }
 
 public sealed record ActMessage

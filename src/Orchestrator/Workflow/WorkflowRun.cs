@@ -15,6 +15,9 @@ internal interface IWorkflowRun
     string Principal { get; }
     string Intent { get; }
 
+    /// <summary>Content hash of the policy the job was admitted under: the run walks that policy, even when it is not the catalog's.</summary>
+    string? PolicyHash { get; }
+
     /// <summary>The admitted request, as it was frozen at admission.</summary>
     ActRequest Request { get; }
 

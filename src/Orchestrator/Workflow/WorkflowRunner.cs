@@ -18,6 +18,7 @@ namespace Orchestrator.Workflow;
 /// </summary>
 internal sealed class WorkflowRunner(
     IntentCatalog intents,
+    IPolicySnapshots snapshots,
     ModelGateway gateway,
     EffectRegistry effects,
     MemoryStore memory,
@@ -31,7 +32,12 @@ internal sealed class WorkflowRunner(
 {
     public async Task<WorkflowResult> RunAsync(IWorkflowRun run, CancellationToken cancellationToken)
     {
-        if (intents.Find(run.Intent) is not { } policy)
+        var policy = intents.Find(run.Intent);
+        // A job admitted under another policy than the catalog's (an evaluation's candidate, a policy file changed since)
+        // walks the policy it was admitted under: its snapshot, stored by content hash before the job was.
+        if (run.PolicyHash is { Length: > 0 } hash && policy?.ContentHash != hash && await snapshots.FindAsync(hash, cancellationToken) is { } admitted)
+            policy = admitted;
+        if (policy is null)
             return new WorkflowResult(null, [], null, TokenUsage.None, [],
                 StepFailure.Failed(Problems.ValidationFailed, $"Intent '{run.Intent}' has no policy on this node."));
 
@@ -41,6 +47,15 @@ internal sealed class WorkflowRunner(
         var result = await WorkflowWalk.RunAsync(policy, request, steps, cancellationToken);
         return new WorkflowResult(result.Failure is null ? result.Text ?? "" : null, result.Path, steps.LastModel, steps.Usage, steps.Routing, result.Failure);
     }
+}
+
+/// <summary>
+/// Policies by content hash, from the store's snapshots (a content hash names one content, so a policy read once is good
+/// forever). Defined here, implemented where the snapshots live (Replay), so the workflow needs nothing above it.
+/// </summary>
+public interface IPolicySnapshots
+{
+    Task<IntentPolicy?> FindAsync(string contentHash, CancellationToken cancellationToken);
 }
 
 internal static class Routing

@@ -25,7 +25,7 @@ internal sealed class ModelNode : NodeHandler<ModelStep, ModelCheckpoint>
         node ??= live.Add(step.NodeId, Kind, step.Policy.Role ?? step.Policy.Id, step.Parents);
 
         var routing = Routing.For(live.Request, live.Policy, step.Policy, live.DefaultStrategy);
-        var seed = Seeds.For(run.TraceId, step.NodeId);
+        var seed = Seeds.For(live.Request.Seed ?? run.TraceId, step.NodeId);
         var input = new ModelInput(step.Messages.Select(MessageRecord.Of).ToList(), step.ToolNames, routing, seed);
         _ = live.Start(node, JsonSerializer.Serialize(input, WorkflowJson.Default.ModelInput));
         using var activity = telemetry.Start(node, run.Tenant);
