@@ -1,4 +1,5 @@
 using Orchestrator.Acting;
+using Orchestrator.Approvals;
 using Orchestrator.Effects;
 using Orchestrator.Gateway;
 using Orchestrator.Hosting;
@@ -27,6 +28,7 @@ builder.AddTenancy();
 builder.AddGateway();
 builder.AddEffects();
 builder.AddMemory();
+builder.AddApprovals();
 builder.AddWorkflow();
 builder.AddJobs();
 builder.AddActing();
@@ -60,6 +62,7 @@ app.MapGraph().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapModels().RequireAuthorization();
 app.MapReplay().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapMemory().RequireAuthorization(TenancySetup.UserPolicy);
+app.MapApprovals().RequireAuthorization();
 app.MapDiag();
 
 app.Run();

@@ -15,6 +15,9 @@ internal interface IWorkflowRun
     string Principal { get; }
     string Intent { get; }
 
+    /// <summary>The job's deadline: an approval it waits for ends with it.</summary>
+    DateTime DeadlineAt { get; }
+
     /// <summary>The admitted request, as it was frozen at admission.</summary>
     ActRequest Request { get; }
 
