@@ -259,4 +259,61 @@ public sealed class ApprovalTests : IClassFixture<ApprovalTests.App>
         var graph = await Api.BodyOf(await alice.GetAsync($"/v1/jobs/{job.Str("jobId")}/graph"));
         graph["nodes"]!.AsArray().Should().NotContain(n => n!.Str("kind") == "approval");
     }
+    [Fact]
+    public async Task A_rerun_uses_the_recorded_decision_and_never_asks_again()
+    {
+        var edited = $"gated/{Guid.NewGuid():N}-replayed.txt";
+        var (jobId, approval) = await WaitingWriteAsync($"gated/{Guid.NewGuid():N}.txt", "asked");
+        using var alice = _app.ClientFor();
+        using var dave = _app.ClientFor(ApprovalHelpers.AcmeApprover);
+        (await dave.ApproveAsync(approval.Str("id"), new { arguments = new { path = edited, content = "once" } })).Response.StatusCode.Should().Be(HttpStatusCode.OK);
+        var job = await alice.EndedAsync(jobId);
+        job.Str("status").Should().Be("completed");
+
+        var package = await Api.BodyOf(await alice.GetAsync($"/v1/replays/{job.Str("traceId")}"));
+        package.ToJsonString().Should().Contain("\"kind\":\"approval\"").And.Contain("\"verdict\":\"approved\"", "the package holds the decision");
+        var response = await alice.PostAsync($"/v1/replays/{job.Str("traceId")}/rerun", null);
+        var report = await Api.BodyOf(response);
+
+        response.StatusCode.Should().Be(HttpStatusCode.OK, report.ToJsonString());
+        report["identical"]!.GetValue<bool>().Should().BeTrue(report.ToJsonString());
+        report["nodes"]!.AsArray().Should().Contain(n => n!.Str("kind") == "approval" && n!.Str("source") == "recorded");
+        (await alice.ApprovalsOfAsync(jobId)).Should().ContainSingle("a rerun asks nobody");
+        File.ReadAllText(FileOf(edited)).Should().Be("once", "a rerun applies no effect");
+    }
+
+    [Fact]
+    public async Task A_rule_that_cannot_be_evaluated_on_a_call_fails_closed_to_operators()
+    {
+        using var alice = _app.ClientFor();
+        using var dave = _app.ClientFor(ApprovalHelpers.AcmeApprover);
+        using var olga = _app.ClientFor(OrchestratorApp.OperatorKey);
+        var jobId = await alice.ActAsync(ApprovalHelpers.Script("""fs_write {"content":"where?"}"""));
+        await alice.AwaitingAsync(jobId);
+        var approval = (await alice.ApprovalsOfAsync(jobId)).Single();
+
+        approval.Str("approvers.failClosed").Should().Contain("PathGlob");
+        approval["approvers"]!["roles"]!.AsArray().Should().BeEmpty("only operators decide a call the rule could not read");
+        (await dave.ApproveAsync(approval.Str("id"))).Response.StatusCode.Should().Be(HttpStatusCode.Forbidden);
+        (await olga.RejectAsync(approval.Str("id"), "no path")).Response.StatusCode.Should().Be(HttpStatusCode.OK);
+        (await alice.EndedAsync(jobId)).Str("error.code").Should().Be("approval_rejected");
+    }
+
+    [Theory]
+    [InlineData("Capability", "fs/delete", "Rules:0:Capability")]
+    [InlineData("Risk", "dangerous", "Rules:0:Risk")]
+    [InlineData("Timeout", "00:00:00", "Rules:0:Timeout")]
+    [InlineData("Approvers:Roles:0", "boss", "Rules:0:Approvers")]
+    public void A_bad_rule_stops_start_up_naming_its_key(string key, string value, string named)
+    {
+        using var app = new OrchestratorApp(new Dictionary<string, string?>
+        {
+            ["Orchestrator:Approvals:Rules:0:Capability"] = "fs/write",
+            [$"Orchestrator:Approvals:Rules:0:{key}"] = value,
+        });
+
+        var start = () => app.CreateClient();
+
+        start.Should().Throw<Microsoft.Extensions.Options.OptionsValidationException>().WithMessage($"*Orchestrator:Approvals:{named}*");
+    }
 }
