@@ -33,9 +33,13 @@ internal static class JobWrites
     /// </summary>
     public static StoreWrite AwaitApproval(Job job) => Owned(job, nameof(Job.Status), nameof(Job.LeaseUntil), nameof(Job.NextAttemptAt));
 
-    /// <summary>awaiting_approval -> accepted, due now (its approvals are decided), from any node.</summary>
+    /// <summary>
+    /// awaiting_approval -> accepted, due now (its approvals are decided), from any node. Going on after a decision is
+    /// not another attempt: the count is taken back here and counted again at the start, so retries keep their budget.
+    /// </summary>
     public static StoreWrite Resume(Job job) =>
-        new GuardedUpdate<Job>(job.Snapshot(), [new Guard(nameof(Job.Status), JobStatus.AwaitingApproval)], [nameof(Job.Status), nameof(Job.NextAttemptAt), nameof(Job.LeaseUntil)]);
+        new GuardedUpdate<Job>(job.Snapshot(), [new Guard(nameof(Job.Status), JobStatus.AwaitingApproval)],
+            [nameof(Job.Status), nameof(Job.NextAttemptAt), nameof(Job.LeaseUntil), nameof(Job.Attempts)]);
 
     public static StoreWrite Progress(Job job) => Owned(job, nameof(Job.CurrentNode));
 

@@ -21,6 +21,7 @@ internal sealed class ParkedJobs(
         job.Status = JobStatus.Accepted;
         job.NextAttemptAt = null;
         job.LeaseUntil = null;
+        job.Attempts = Math.Max(0, job.Attempts - 1);
         if (!await writer.WriteAsync(JobWrites.Resume(job)))
             return false;
         wakeups.Now();

@@ -73,6 +73,7 @@ public sealed class ApprovalTests : IClassFixture<ApprovalTests.App>
 
         var job = await alice.EndedAsync(jobId);
         job.Str("status").Should().Be("completed", job.ToJsonString());
+        job.Str("attempts").Should().Be("1", "going on after a decision is not another attempt");
         File.ReadAllText(FileOf(path)).Should().Be("hello");
         graph = await Api.BodyOf(await alice.GetAsync($"/v1/jobs/{jobId}/graph"));
         var nodes = graph["nodes"]!.AsArray();
