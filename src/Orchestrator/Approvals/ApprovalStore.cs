@@ -195,7 +195,7 @@ internal sealed class ApprovalStore(
                 tenant: approval.Tenant);
             if (canonicalEdit is { } edit)
                 await audit.RecordAsync(caller, "approval.edit", Resource(approval), allowed: true, reason, approval.TraceId,
-                    new { approval = approval.Id, job = approval.JobId, capability = approval.Capability, asked = approval.Arguments, approved = edit.GetRawText() },
+                    new { approval = approval.Id, job = approval.JobId, capability = approval.Capability, asked = approval.Arguments, approved = ApprovalArguments.Masked(edit) },
                     tenant: approval.Tenant);
             await AnnounceAsync(approval, Decided);
             if (approval.Status != ApprovalStatus.Pending)
@@ -347,10 +347,15 @@ internal sealed class ApprovalStore(
             .OrderBy(a => a.DeadlineAt).Take(limit).ToListAsync(cancellationToken);
     }
 
-    public async Task<bool> AnyPendingAsync(string jobId, CancellationToken cancellationToken)
+    /// <summary>Which of these jobs still have an approval pending (one query for the sweep, not one per job).</summary>
+    public async Task<HashSet<string>> WithPendingAsync(IReadOnlyCollection<string> jobIds, CancellationToken cancellationToken)
     {
+        if (jobIds.Count == 0)
+            return [];
         await using var db = await dbs.CreateDbContextAsync(cancellationToken);
-        return await db.Set<Approval>().AnyAsync(a => a.JobId == jobId && a.Status == ApprovalStatus.Pending, cancellationToken);
+        var pending = await db.Set<Approval>().AsNoTracking().Where(a => jobIds.Contains(a.JobId) && a.Status == ApprovalStatus.Pending)
+            .Select(a => a.JobId).Distinct().ToListAsync(cancellationToken);
+        return pending.ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>Who decided, as the job's error tells an operator.</summary>

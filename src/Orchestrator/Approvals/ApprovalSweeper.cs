@@ -63,8 +63,9 @@ internal sealed class ApprovalSweeper(ApprovalStore store, IServiceProvider serv
                 }
         }
         // A decision that landed before its job was parked found nothing to resume: such a job goes on here.
-        foreach (var jobId in await parked.WaitingAsync(Batch, cancellationToken))
-            if (!await store.AnyPendingAsync(jobId, cancellationToken))
-                await store.SettleAsync(jobId, cancellationToken);
+        var waiting = await parked.WaitingAsync(Batch, cancellationToken);
+        var undecided = await store.WithPendingAsync(waiting, cancellationToken);
+        foreach (var jobId in waiting.Where(j => !undecided.Contains(j)))
+            await store.SettleAsync(jobId, cancellationToken);
     }
 }
