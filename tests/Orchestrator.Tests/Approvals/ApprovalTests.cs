@@ -123,6 +123,24 @@ public sealed class ApprovalTests : IClassFixture<ApprovalTests.App>
     }
 
     [Fact]
+    public async Task The_jobs_events_say_it_waits_for_approval()
+    {
+        var (jobId, _) = await WaitingWriteAsync($"gated/{Guid.NewGuid():N}.txt");
+        using var alice = _app.ClientFor();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/jobs/{jobId}/events");
+        using var response = await alice.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(timeout.Token));
+
+        var events = new List<string>();
+        while (await reader.ReadLineAsync(timeout.Token) is { } line && !events.Contains("approval.requested"))
+            if (line.StartsWith("event: ", StringComparison.Ordinal))
+                events.Add(line["event: ".Length..]);
+
+        events.Should().Contain(["job.status", "approval.requested"]);
+    }
+
+    [Fact]
     public async Task A_rejection_needs_a_reason()
     {
         var (_, approval) = await WaitingWriteAsync($"gated/{Guid.NewGuid():N}.txt");
