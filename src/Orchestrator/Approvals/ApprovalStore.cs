@@ -254,13 +254,11 @@ internal sealed class ApprovalStore(
         var hash = ApprovalArguments.Binding(capability, ApprovalArguments.Canonical(arguments), approval.JobId, approval.NodeId, approval.RuleVersion);
         if (capability != approval.Capability || hash != approval.ApprovedHash)
             return (ApprovalCodes.Invalid, $"The call about to run is not the one approval {id} approved (its binding hash differs).");
-        var rule = approval.RuleOf();
         await using var db = await dbs.CreateDbContextAsync(cancellationToken);
         foreach (var decision in approval.DecisionList().Where(d => d.Decision == "approved"))
             if (!await StillMayAsync(db, approval, decision, cancellationToken))
                 return (ApprovalCodes.Revoked,
                     $"{decision.Principal} ({decision.Tenant}) approved {approval.Capability} through {decision.Via}, but holds no live key with that authority any more; the effect did not run.");
-        _ = rule;
         return null;
     }
 
