@@ -1,4 +1,5 @@
 using Orchestrator.Acting;
+using Orchestrator.Approvals;
 using Orchestrator.Effects;
 using Orchestrator.Evaluation;
 using Orchestrator.Gateway;
@@ -28,6 +29,7 @@ builder.AddTenancy();
 builder.AddGateway();
 builder.AddEffects();
 builder.AddMemory();
+builder.AddApprovals();
 builder.AddWorkflow();
 builder.AddJobs();
 builder.AddActing();
@@ -65,6 +67,7 @@ app.MapModels().RequireAuthorization();
 app.MapReplay().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapMemory().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapEvaluation().RequireAuthorization(TenancySetup.OperatorPolicy);
+app.MapApprovals().RequireAuthorization();
 app.MapDiag();
 
 app.Run();

@@ -220,7 +220,7 @@ internal sealed class Admission(
             }
             catch (TimeoutException)
             {
-                if (await queries.FindByIdAsync(jobId, cancellationToken) is { IsTerminal: true } ended)
+                if (await queries.FindByIdAsync(jobId, cancellationToken) is { } ended && (ended.IsTerminal || ended.Status == JobStatus.AwaitingApproval))
                 {
                     completions.Forget(jobId, watch);
                     return Finished(ended);
@@ -237,6 +237,9 @@ internal sealed class Admission(
     {
         if (job.Status == JobStatus.Completed)
             return ActAnswer.Done(JobView.From(job, time.GetUtcNow().UtcDateTime));
+        // A sync act that reaches an approval answers 202 with the job: people decide in their own time.
+        if (job.Status == JobStatus.AwaitingApproval)
+            return ActAnswer.Accepted(JobView.From(job, time.GetUtcNow().UtcDateTime));
         var code = job.ErrorCode ?? (job.Status == JobStatus.Canceled ? Problems.Canceled : Problems.Internal);
         return ActAnswer.Refused(Problems.For(code, job.ErrorMessage, extensions: JobFields(job.Id, job.TraceId)),
             retryAfterSeconds: code == Problems.ModelUnavailable ? (int)gateway.RetryAfter().TotalSeconds : null);

@@ -59,6 +59,8 @@ public static class Problems
         [SandboxViolation] = (403, "The effect broke its sandbox."),
         ["approval_rejected"] = (403, "The approval was rejected."),
         ["approval_timeout"] = (504, "The approval timed out."),
+        ["approval_invalid"] = (403, "The call about to run is not the one that was approved."),
+        ["approval_revoked"] = (403, "An approver lost the authority to approve before the effect ran."),
         [Canceled] = (409, "The job was canceled."),
         [Internal] = (500, "Something went wrong on our side."),
     }.ToFrozenDictionary();

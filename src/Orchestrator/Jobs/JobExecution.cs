@@ -147,6 +147,11 @@ internal sealed class JobExecution(
             // The end commits behind the worker, which takes its next job now: a job that stopped running
             // holds no worker while its row is written. The write is queued here, after the claim, and is
             // guarded on this run's status, epoch and owner, so it lands only if the claim did and the lease holds.
+            if (outcome.Status == JobStatus.AwaitingApproval)
+            {
+                _ = AwaitApprovalAsync(job);
+                return;
+            }
             if (outcome.Status == JobStatus.Failed && retry.DueAfter(job, outcome, Now) is { } due)
             {
                 _ = ParkAsync(job, outcome, due);
@@ -194,6 +199,30 @@ internal sealed class JobExecution(
         catch (Exception error)
         {
             log.LogError(error, "Could not park job {JobId} for its retry; it resumes when its lease expires", job.Id);
+        }
+    }
+
+    /// <summary>Parks a job for approval: no worker, no lease, no concurrency slot while it waits; a sync act waiting on it answers 202.</summary>
+    async Task AwaitApprovalAsync(Job job)
+    {
+        job.Status = JobStatus.AwaitingApproval;
+        job.LeaseUntil = null;
+        job.NextAttemptAt = null;
+        try
+        {
+            if (!await writer.WriteAsync(JobWrites.AwaitApproval(job)))
+            {
+                LostLease(job);
+                return;
+            }
+            slots.Freed(job.Tenant);
+            telemetry.Count(job.Tenant, job.Principal, "jobs.awaiting_approval");
+            log.LogInformation("Job {JobId} waits for approval at {Node}", job.Id, job.CurrentNode);
+            completions.Publish(job);
+        }
+        catch (Exception error)
+        {
+            log.LogError(error, "Could not park job {JobId} for approval; it resumes when its lease expires", job.Id);
         }
     }
 

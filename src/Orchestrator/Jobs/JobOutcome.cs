@@ -22,6 +22,7 @@ internal sealed record JobOutcome(
         {
             null => Completed(new JobOutput(result.Text ?? "", result.Model, result.Usage, result.Path)),
             { Canceled: true } failure => Canceled(failure.Message),
+            { Parked: true } => new JobOutcome(JobStatus.AwaitingApproval),
             var failure => Failed(failure.Code, failure.Message, failure.Transient, failure.RetryAfter),
         }) with { Routing = result.Routing };
 
@@ -58,6 +59,7 @@ internal sealed class JobRun(Job job, Task<bool> claimed, long epoch, string nod
     public string Principal => job.Principal;
     public string Intent => job.Intent;
     public string? PolicyHash => job.PolicyHash;
+    public DateTime DeadlineAt => job.DeadlineAt;
 
     public ActRequest Request { get; } = job.Admitted ?? JsonSerializer.Deserialize(job.Request, WorkflowJson.Default.ActRequest)!;
 

@@ -27,6 +27,20 @@ internal static class JobWrites
     public static StoreWrite Park(Job job) => Owned(job,
         nameof(Job.Status), nameof(Job.NextAttemptAt), nameof(Job.ErrorCode), nameof(Job.ErrorMessage), nameof(Job.LeaseUntil));
 
+    /// <summary>
+    /// running -> awaiting_approval: the run stops and gives its lease back; the job holds no worker while people decide,
+    /// and a decision makes it due again (<see cref="Resume"/>) for any node to take.
+    /// </summary>
+    public static StoreWrite AwaitApproval(Job job) => Owned(job, nameof(Job.Status), nameof(Job.LeaseUntil), nameof(Job.NextAttemptAt));
+
+    /// <summary>
+    /// awaiting_approval -> accepted, due now (its approvals are decided), from any node. Going on after a decision is
+    /// not another attempt: the count is taken back here and counted again at the start, so retries keep their budget.
+    /// </summary>
+    public static StoreWrite Resume(Job job) =>
+        new GuardedUpdate<Job>(job.Snapshot(), [new Guard(nameof(Job.Status), JobStatus.AwaitingApproval)],
+            [nameof(Job.Status), nameof(Job.NextAttemptAt), nameof(Job.LeaseUntil), nameof(Job.Attempts)]);
+
     public static StoreWrite Progress(Job job) => Owned(job, nameof(Job.CurrentNode));
 
     /// <summary>A run's end: running -> completed, failed or canceled, only while this node holds the run's lease.</summary>

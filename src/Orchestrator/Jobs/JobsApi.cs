@@ -55,7 +55,13 @@ public static class JobsApi
             // case another node ran it.
             var slice = Task.Delay(remaining < StorePoll ? remaining : StorePoll, time, cancellationToken);
             if (await Task.WhenAny(watch, slice) == watch)
-                return TypedResults.Ok(JobView.From(await watch, time.GetUtcNow().UtcDateTime));
+            {
+                // Published when it ended, or when it was parked for approval (not an end: that answers 202 now).
+                job = await watch;
+                if (job.IsTerminal)
+                    return TypedResults.Ok(JobView.From(job, time.GetUtcNow().UtcDateTime));
+                break;
+            }
             await slice;
             job = await queries.FindAsync(caller, jobId, cancellationToken) ?? job;
             if (job.IsTerminal)
@@ -76,7 +82,7 @@ public static class JobsApi
 
     static async Task<Results<Accepted<JobView>, ProblemHttpResult>> Cancel(
         string jobId, Caller caller, JobQueries queries, JobQueue queue, RunningJobs running,
-        JobExecution execution, StoreWriter writer, TimeProvider time, CancellationToken cancellationToken)
+        JobExecution execution, StoreWriter writer, ParkedJobs parked, TimeProvider time, CancellationToken cancellationToken)
     {
         for (var round = 0; round < 3; round++)
         {
@@ -86,13 +92,18 @@ public static class JobsApi
             if (job.IsTerminal)
                 return Problems.For(Problems.Conflict, $"Job {jobId} is already {WireNames.Of(job.Status)}; only unfinished jobs can be canceled.");
 
-            if (job.Status == JobStatus.Accepted)
+            if (job.Status is JobStatus.Accepted or JobStatus.AwaitingApproval)
             {
                 // Queued here: out of its lane and canceled at once. Not in a lane (just admitted, or a
                 // worker is claiming it): the guarded write decides between the cancel and the claim.
                 var target = queue.TryRemove(jobId) ?? job;
-                if (await execution.FinishUnstartedAsync(target, JobOutcome.Canceled("The job was canceled before it started.")))
+                var waited = job.Status == JobStatus.AwaitingApproval;
+                if (await execution.FinishUnstartedAsync(target, JobOutcome.Canceled(waited ? "The job was canceled while it waited for approval." : "The job was canceled before it started.")))
+                {
+                    if (waited)
+                        await parked.CloseNodesAsync(jobId, Problems.Canceled, "The job was canceled while it waited for approval.", cancellationToken);
                     return TypedResults.Accepted($"/v1/jobs/{jobId}", JobView.From(target, time.GetUtcNow().UtcDateTime));
+                }
                 continue;
             }
 

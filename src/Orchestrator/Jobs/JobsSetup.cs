@@ -19,6 +19,8 @@ internal static class JobsSetup
         services.AddHostedService(sp => sp.GetRequiredService<JobSlots>());
         services.AddSingleton<JobExecution>();
         services.AddSingleton<JobQueries>();
+        services.AddSingleton<ParkedJobs>();
+        services.AddSingleton<Approvals.IParkedJobs>(sp => sp.GetRequiredService<ParkedJobs>());
         services.AddSingleton<JobEvents>();
         services.AddSingleton<JobDispatcher>();
         services.AddSingleton<JobWorkers>();

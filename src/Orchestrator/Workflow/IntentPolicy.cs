@@ -74,4 +74,5 @@ public static class NodeKinds
     public const string Agent = "agent";
     public const string Effect = "effect";
     public const string Memory = "memory";
+    public const string Approval = "approval";
 }

@@ -112,4 +112,7 @@ internal static class AgentIds
     public static string Model(string agent, int step) => $"{agent}/model-{step}";
 
     public static string Effect(string agent, int step, int call) => $"{agent}/effect-{step}-{call}";
+
+    /// <summary>The approval node before an effect node: <c>agent/approval-2-1</c> gates <c>agent/effect-2-1</c>.</summary>
+    public static string Approval(string effectNodeId) => effectNodeId.Replace("/effect-", "/approval-", StringComparison.Ordinal);
 }

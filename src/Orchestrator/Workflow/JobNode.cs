@@ -18,7 +18,7 @@ public sealed class JobNode
     /// <summary>Order of creation within the job; the path is the succeeded nodes in this order.</summary>
     public int Seq { get; set; }
 
-    /// <summary><c>model</c>, <c>effect</c> or <c>memory</c> (API.md also names <c>approval</c>).</summary>
+    /// <summary><c>model</c>, <c>effect</c>, <c>memory</c> or <c>approval</c>.</summary>
     public string Kind { get; set; } = "";
 
     /// <summary>The node's role (model) or capability (effect).</summary>

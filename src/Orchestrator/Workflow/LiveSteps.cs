@@ -12,7 +12,7 @@ namespace Orchestrator.Workflow;
 /// again, its checkpoint stands in for it.
 /// </summary>
 internal sealed class LiveSteps(
-    ModelGateway gateway, EffectRegistry effects, MemoryStore memory, NodeTelemetry telemetry, AuditTrail audit, ModelDeltas deltas, string defaultStrategy,
+    ModelGateway gateway, EffectRegistry effects, MemoryStore memory, Approvals.ApprovalStore approvals, NodeTelemetry telemetry, AuditTrail audit, ModelDeltas deltas, string defaultStrategy,
     TimeProvider time, ILogger log, IWorkflowRun run, ActRequest request, IntentPolicy policy, JobGraph graph) : IStepExecutor
 {
     readonly List<(string Node, ModelCheckpoint? Checkpoint, RoutingDecision Decision)> _models = [];
@@ -21,6 +21,7 @@ internal sealed class LiveSteps(
     public ModelDeltas Deltas => deltas;
     public EffectRegistry Effects => effects;
     public MemoryStore Memory => memory;
+    public Approvals.ApprovalStore Approvals => approvals;
     public NodeTelemetry Telemetry => telemetry;
 
     /// <summary>Records a denied effect in the audit trail, as the run's principal.</summary>

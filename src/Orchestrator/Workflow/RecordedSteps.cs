@@ -29,12 +29,13 @@ internal sealed class RecordedSteps : IStepExecutor
         // Where the run stopped: a node that failed with a code (the gateway found no model, an effect was refused or
         // failed, the job was canceled or ran out of time in it) fails the same way when the rerun reaches it with the
         // same question, so a recorded failure reruns to the same failure.
-        foreach (var node in nodes.Where(n => n.Status == "failed" && n.ErrorCode is not null))
+        // (An approval node that failed is a decision, rejected or timed out: it answers like a success, below.)
+        foreach (var node in nodes.Where(n => n.Status == "failed" && n.ErrorCode is not null && n.Kind != NodeKinds.Approval))
         {
             var key = node.Input is { } input ? NodeKindHandlers.Find(node.Kind)?.RecordedKey(input) : null;
             _failures[node.Id] = new RecordedFailure(node.Kind, node.Name, key, node.ErrorCode!, node.ErrorMessage!);
         }
-        foreach (var node in nodes.Where(n => n.Status == "succeeded" && n.Input is not null && n.Output is not null))
+        foreach (var node in nodes.Where(n => (n.Status == "succeeded" || (n.Status == "failed" && n.Kind == NodeKinds.Approval)) && n.Input is not null && n.Output is not null))
         {
             if (NodeKindHandlers.Find(node.Kind) is not { } handler)
                 continue;

@@ -17,6 +17,8 @@ namespace Orchestrator.Workflow;
 [JsonSerializable(typeof(EffectCheckpoint))]
 [JsonSerializable(typeof(ModelQuestion))]
 [JsonSerializable(typeof(MemoryInput))]
+[JsonSerializable(typeof(ApprovalInput))]
+[JsonSerializable(typeof(ApprovalCheckpoint))]
 [JsonSerializable(typeof(MemoryCheckpoint))]
 [JsonSerializable(typeof(IReadOnlyList<NodeRouting>))]
 [JsonSerializable(typeof(JsonElement))]

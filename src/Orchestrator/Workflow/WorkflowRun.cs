@@ -17,6 +17,8 @@ internal interface IWorkflowRun
 
     /// <summary>Content hash of the policy the job was admitted under: the run walks that policy, even when it is not the catalog's.</summary>
     string? PolicyHash { get; }
+    /// <summary>The job's deadline: an approval it waits for ends with it.</summary>
+    DateTime DeadlineAt { get; }
 
     /// <summary>The admitted request, as it was frozen at admission.</summary>
     ActRequest Request { get; }

@@ -22,6 +22,7 @@ internal sealed class WorkflowRunner(
     ModelGateway gateway,
     EffectRegistry effects,
     MemoryStore memory,
+    Approvals.ApprovalStore approvals,
     JobGraphs graphs,
     NodeTelemetry telemetry,
     IOptions<GatewayOptions> gatewayOptions,
@@ -43,7 +44,7 @@ internal sealed class WorkflowRunner(
 
         var request = run.Request;
         var graph = run.Graph ??= await graphs.LoadAsync(run, policy, cancellationToken);
-        var steps = new LiveSteps(gateway, effects, memory, telemetry, audit, deltas, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
+        var steps = new LiveSteps(gateway, effects, memory, approvals, telemetry, audit, deltas, gatewayOptions.Value.DefaultStrategy, time, log, run, request, policy, graph);
         var result = await WorkflowWalk.RunAsync(policy, request, steps, cancellationToken);
         return new WorkflowResult(result.Failure is null ? result.Text ?? "" : null, result.Path, steps.LastModel, steps.Usage, steps.Routing, result.Failure);
     }

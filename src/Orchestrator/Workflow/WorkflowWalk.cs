@@ -1,4 +1,6 @@
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.AI;
+using Orchestrator.Approvals;
 using Orchestrator.Effects;
 using Orchestrator.Hosting;
 using Orchestrator.Memory;
@@ -28,7 +30,8 @@ internal sealed record ModelStep(string NodeId, PolicyNode Policy, List<ChatMess
 }
 
 /// <summary>An effect node to run: the tool call and the capability it maps to (null when it maps to none).</summary>
-internal sealed record EffectStep(string NodeId, ToolCallRecord Call, string? Capability, string Parent);
+/// <remarks><paramref name="ApprovalId"/>: the approval it runs under, checked again at the moment it runs.</remarks>
+internal sealed record EffectStep(string NodeId, ToolCallRecord Call, string? Capability, string Parent, string? ApprovalId = null);
 
 /// <summary>How a walk ended: the final text and the path on success, or the failure.</summary>
 internal sealed record WalkResult(string? Text, IReadOnlyList<string> Path, StepFailure? Failure);
@@ -37,8 +40,13 @@ internal sealed record WalkResult(string? Text, IReadOnlyList<string> Path, Step
 /// Why a run stopped short: a problem code and message; <paramref name="Transient"/> failures may succeed if tried
 /// again (the job retry decides); <paramref name="Canceled"/> marks a run that was canceled rather than failed.
 /// </summary>
-internal sealed record StepFailure(string Code, string Message, bool Transient = false, TimeSpan? RetryAfter = null, bool Canceled = false)
+internal sealed record StepFailure(string Code, string Message, bool Transient = false, TimeSpan? RetryAfter = null, bool Canceled = false, bool Parked = false)
 {
+    public const string AwaitingApproval = "awaiting_approval";
+
+    /// <summary>Not a failure: the walk stops until people decide; the job is parked <c>awaiting_approval</c>.</summary>
+    public static StepFailure WaitForApproval(string message) => new(AwaitingApproval, message, Parked: true);
+
     public static StepFailure Failed(string code, string message, bool transient = false, TimeSpan? retryAfter = null) =>
         new(code, message, transient, retryAfter);
 
@@ -111,20 +119,61 @@ internal static class WorkflowWalk
                 steps.Denied(forbidden, message);
                 throw new StepFailed(StepFailure.Failed(Problems.CapabilityDenied, message));
             }
+            var gates = await GateAsync(turnSteps, reply.Text, steps, cancellationToken);
             var done = new List<string>();
-            foreach (var step in turnSteps)
+            for (var i = 0; i < turnSteps.Count; i++)
             {
+                var (step, gate) = (turnSteps[i], gates[i]);
                 var call = step.Call;
-                var result = await steps.RunAsync(NodeKindHandlers.Effect, step, cancellationToken);
-                path.Add(step.NodeId);
-                messages.Add(new ChatMessage(ChatRole.Tool, [new FunctionResultContent(call.CallId, result.Content)]));
-                memory?.ToolCalled(call, result.Content);
-                done.Add(step.NodeId);
+                string content;
+                if (gate.Verdict == ApprovalCheckpoint.Rejected)
+                {
+                    // Decided one by one: a rejected call of a turn whose other calls run reaches the model as refused.
+                    content = new JsonObject { ["refused"] = ApprovalCodes.Rejected, ["message"] = gate.Summary }.ToJsonString();
+                    path.Add(AgentIds.Approval(step.NodeId));
+                    done.Add(AgentIds.Approval(step.NodeId));
+                }
+                else
+                {
+                    var run = gate.Verdict == ApprovalCheckpoint.Approved
+                        ? step with { Call = gate.Arguments is { } edited ? call with { Arguments = edited } : call, Parent = AgentIds.Approval(step.NodeId), ApprovalId = gate.ApprovalId }
+                        : step;
+                    if (run.ApprovalId is not null)
+                        path.Add(run.Parent);
+                    var result = await steps.RunAsync(NodeKindHandlers.Effect, run, cancellationToken);
+                    path.Add(step.NodeId);
+                    content = result.Content;
+                    done.Add(step.NodeId);
+                }
+                messages.Add(new ChatMessage(ChatRole.Tool, [new FunctionResultContent(call.CallId, content)]));
+                memory?.ToolCalled(call, content);
             }
             parents = done;
         }
         throw new StepFailed(StepFailure.Failed(Problems.StepLimitExceeded,
             $"The agent took {policy.MaxSteps} model turns (the intent's maxSteps) without a final answer."));
+    }
+
+    /// <summary>
+    /// The approval gate of a turn: every call a rule gates gets its approval node before any call runs, so people see
+    /// the whole turn at once. Any still pending: the job parks. One timed out: the job fails <c>approval_timeout</c>.
+    /// Every call rejected (none left to run): <c>approval_rejected</c>. Otherwise the approved and ungated calls run.
+    /// </summary>
+    static async Task<List<ApprovalCheckpoint>> GateAsync(List<EffectStep> turn, string? reason, IStepExecutor steps, CancellationToken cancellationToken)
+    {
+        var gates = new List<ApprovalCheckpoint>();
+        foreach (var step in turn)
+            gates.Add(await steps.RunAsync(NodeKindHandlers.Approval, new ApprovalStep(step, AgentIds.Approval(step.NodeId), reason), cancellationToken));
+        string Summaries(string verdict) => string.Join(" ", gates.Where(g => g.Verdict == verdict).Select(g => g.Summary));
+        if (gates.Any(g => g.Verdict == ApprovalCheckpoint.Pending))
+            throw new StepFailed(StepFailure.WaitForApproval(Summaries(ApprovalCheckpoint.Pending)));
+        if (gates.Any(g => g.Verdict == ApprovalCheckpoint.TimedOut))
+            throw new StepFailed(StepFailure.Failed(ApprovalCodes.Timeout, Summaries(ApprovalCheckpoint.TimedOut)));
+        if (gates.Any(g => g.Verdict == ApprovalCheckpoint.Canceled))
+            throw new StepFailed(StepFailure.CanceledWith(Summaries(ApprovalCheckpoint.Canceled)));
+        if (gates.All(g => g.Verdict == ApprovalCheckpoint.Rejected))
+            throw new StepFailed(StepFailure.Failed(ApprovalCodes.Rejected, Summaries(ApprovalCheckpoint.Rejected)));
+        return gates;
     }
 
     internal static async Task<ModelCheckpoint> ModelAsync(IStepExecutor steps, ModelStep step, List<string> path, CancellationToken cancellationToken)

@@ -105,6 +105,16 @@ public sealed class FakeModelServer : IAsyncDisposable
                 ["function"] = new JsonObject { ["name"] = call.Name, ["arguments"] = call.Arguments },
             });
         }
+        if (behavior.ToolCalls is { } calls)
+        {
+            message["content"] = behavior.Text;
+            message["tool_calls"] = new JsonArray(calls.Select((c, i) => (JsonNode)new JsonObject
+            {
+                ["id"] = $"call_{Calls}_{i + 1}",
+                ["type"] = "function",
+                ["function"] = new JsonObject { ["name"] = c.Name, ["arguments"] = c.Arguments },
+            }).ToArray());
+        }
         var response = new JsonObject
         {
             ["id"] = "chatcmpl-" + Calls,
@@ -115,7 +125,7 @@ public sealed class FakeModelServer : IAsyncDisposable
             {
                 ["index"] = 0,
                 ["message"] = message,
-                ["finish_reason"] = behavior.FinishReason ?? (behavior.ToolCall is null ? "stop" : "tool_calls"),
+                ["finish_reason"] = behavior.FinishReason ?? (behavior.ToolCall is null && behavior.ToolCalls is null ? "stop" : "tool_calls"),
             }),
             ["usage"] = new JsonObject { ["prompt_tokens"] = 11, ["completion_tokens"] = 7, ["total_tokens"] = 18 },
         };
@@ -182,8 +192,12 @@ public sealed class FakeModelServer : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
-    public sealed record Behavior(int Status = 200, string? Text = null, TimeSpan Delay = default, bool Garbage = false, string? RetryAfter = null, (string Name, string Arguments)? ToolCall = null, string? FinishReason = null, int? CutAfter = null)
+    public sealed record Behavior(int Status = 200, string? Text = null, TimeSpan Delay = default, bool Garbage = false, string? RetryAfter = null, (string Name, string Arguments)? ToolCall = null, string? FinishReason = null, int? CutAfter = null, IReadOnlyList<(string Name, string Arguments)>? ToolCalls = null)
     {
+        /// <summary>Several tool calls in one answer (not streamed), with <paramref name="text"/> beside them.</summary>
+        public static Behavior CallTools(string? text, params (string Name, object Arguments)[] calls) =>
+            new(Text: text, ToolCalls: calls.Select(c => (c.Name, JsonSerializer.Serialize(c.Arguments))).ToList());
+
         /// <summary>A streamed answer that breaks off after <paramref name="chunks"/> text chunks.</summary>
         public static Behavior Cut(string text, int chunks) => new(Text: text, CutAfter: chunks);
 

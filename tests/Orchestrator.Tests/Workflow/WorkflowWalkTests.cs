@@ -11,6 +11,9 @@ public sealed class WorkflowWalkTests
     {
         readonly Queue<ModelCheckpoint> _replies = new(replies);
 
+        /// <summary>How the approval gate answers each call, by effect node id; calls not named need no approval.</summary>
+        public Dictionary<string, ApprovalCheckpoint> Gates { get; } = [];
+
         public List<ModelStep> Models { get; } = [];
         public List<EffectStep> Effects { get; } = [];
         public List<EffectStep> Denied { get; } = [];
@@ -20,6 +23,7 @@ public sealed class WorkflowWalkTests
             {
                 ModelStep model => Model(model),
                 EffectStep effect => Effect(effect),
+                ApprovalStep gate => Gates.GetValueOrDefault(gate.Effect.NodeId, ApprovalCheckpoint.NotRequired),
                 _ => throw new InvalidOperationException($"No script for {handler.Kind} steps."),
             }));
 
@@ -121,6 +125,42 @@ public sealed class WorkflowWalkTests
         var result = await WorkflowWalk.RunAsync(Policy(new PolicyNode { Id = "agent", Kind = "agent" }), Request, steps, CancellationToken.None);
 
         result.Failure!.Code.Should().Be("capability_denied");
+    }
+
+    [Fact]
+    public async Task Of_a_turns_gated_calls_only_the_approved_run_with_the_approved_arguments_and_a_rejection_reaches_the_model()
+    {
+        var steps = new Scripted(Calls("fs_write", "fs_write", "fs_read"), Answer("done"));
+        var edited = JsonSerializer.SerializeToElement(new { path = "y" });
+        steps.Gates["agent/effect-1-1"] = new ApprovalCheckpoint(ApprovalCheckpoint.Rejected, "apr_1", Summary: "rejected by dave");
+        steps.Gates["agent/effect-1-2"] = new ApprovalCheckpoint(ApprovalCheckpoint.Approved, "apr_2", edited);
+
+        var result = await WorkflowWalk.RunAsync(Policy(new PolicyNode { Id = "agent", Kind = "agent" }), Request, steps, CancellationToken.None);
+
+        result.Failure.Should().BeNull();
+        steps.Effects.Select(e => (e.NodeId, e.Parent, e.ApprovalId, e.Call.Arguments.GetRawText())).Should().Equal(
+            ("agent/effect-1-2", "agent/approval-1-2", "apr_2", edited.GetRawText()), ("agent/effect-1-3", "agent/model-1", null, """{"path":"x"}"""));
+        var told = steps.Models[1].Messages.SelectMany(m => m.Contents).OfType<Microsoft.Extensions.AI.FunctionResultContent>().ToList();
+        told.Should().HaveCount(3);
+        told[0].Result!.ToString().Should().Contain("approval_rejected").And.Contain("rejected by dave");
+    }
+
+    [Theory]
+    [InlineData(ApprovalCheckpoint.Pending, "awaiting_approval")]
+    [InlineData(ApprovalCheckpoint.TimedOut, "approval_timeout")]
+    [InlineData(ApprovalCheckpoint.Rejected, "approval_rejected")]
+    public async Task A_turn_with_a_call_still_waiting_timed_out_or_all_rejected_runs_none(string verdict, string code)
+    {
+        var steps = new Scripted(Calls("fs_write", "fs_write"));
+        steps.Gates["agent/effect-1-1"] = new ApprovalCheckpoint(verdict, "apr_1", Summary: "what was asked");
+        if (verdict == ApprovalCheckpoint.Rejected)
+            steps.Gates["agent/effect-1-2"] = new ApprovalCheckpoint(verdict, "apr_2", Summary: "the other");
+
+        var result = await WorkflowWalk.RunAsync(Policy(new PolicyNode { Id = "agent", Kind = "agent" }), Request, steps, CancellationToken.None);
+
+        result.Failure!.Code.Should().Be(code);
+        result.Failure.Message.Should().Contain("what was asked");
+        steps.Effects.Should().BeEmpty();
     }
 
     [Fact]

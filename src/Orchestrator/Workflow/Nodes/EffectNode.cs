@@ -35,6 +35,15 @@ internal sealed class EffectNode : NodeHandler<EffectStep, EffectCheckpoint>
         if (!await run.Claimed)
             throw new OperationCanceledException("The job's claim was lost.");
 
+        // An approved call runs only as approved, and only while its approvers still may approve (checked now, as it runs).
+        if (step.ApprovalId is { } approvalId && await live.Approvals.VerifyAsync(approvalId, capability, step.Call.Arguments, cancellationToken) is { } broken)
+        {
+            log.LogWarning("Job {JobId} node {NodeId}: {Message}", run.JobId, step.NodeId, broken.Message);
+            live.End(node, NodeStatus.Failed, null, broken.Code, broken.Message);
+            live.AuditDenied(step, broken.Code, broken.Message);
+            throw new StepFailed(StepFailure.Failed(broken.Code, broken.Message));
+        }
+
         try
         {
             using var plan = await effect.PlanAsync(call, cancellationToken);
@@ -132,7 +141,7 @@ internal sealed class EffectNode : NodeHandler<EffectStep, EffectCheckpoint>
     /// <summary>A recorded effect result answers the same capability called with the same arguments.</summary>
     static string Key(string capability, JsonElement arguments) => capability + " " + arguments.GetRawText();
 
-    static string RiskName(EffectRisk risk) => risk switch
+    internal static string RiskName(EffectRisk risk) => risk switch
     {
         EffectRisk.ReadOnly => "read-only",
         EffectRisk.IdempotentWrite => "idempotent-write",

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization.Metadata;
 namespace Orchestrator.Workflow;
 
 /// <summary>
-/// One kind of graph node (<c>model</c>, <c>effect</c>, <c>memory</c>): everything that differs by kind lives in its handler, so a
+/// One kind of graph node (<c>model</c>, <c>effect</c>, <c>memory</c>, <c>approval</c>): everything that differs by kind lives in its handler, so a
 /// new kind is one class and one line in <see cref="NodeKindHandlers"/>. This part is what a kind knows about its
 /// recorded JSON: reading and validating its input and output, and the key a rerun matches recorded answers by.
 /// </summary>
@@ -57,7 +57,9 @@ internal static class NodeKindHandlers
 
     public static MemoryNode Memory { get; } = new();
 
-    static readonly Dictionary<string, NodeHandler> ByKind = new NodeHandler[] { Model, Effect, Memory }.ToDictionary(h => h.Kind, StringComparer.Ordinal);
+    public static ApprovalNode Approval { get; } = new();
+
+    static readonly Dictionary<string, NodeHandler> ByKind = new NodeHandler[] { Model, Effect, Memory, Approval }.ToDictionary(h => h.Kind, StringComparer.Ordinal);
 
     public static NodeHandler? Find(string kind) => ByKind.GetValueOrDefault(kind);
 }
