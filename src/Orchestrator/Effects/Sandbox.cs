@@ -197,7 +197,11 @@ internal sealed class Sandbox(IOptions<SandboxOptions> options, IOptions<Effects
         if (fired is null && output.Exceeded)
             fired = "sandbox.output";
         var exit = fired is null ? process.ExitCode : (int?)null;
-        fired ??= sandboxed ? LimitOf(process.ExitCode, errText) : null;
+        // An rlimit the program ran into is the cause when it also hit the host's limits (a fork bomb's complaints
+        // fill the output; a program that cannot fork may hang until its wall time). Killed by us, its exit code
+        // is our SIGKILL, so only what it said counts then.
+        if (sandboxed && LimitOf(exit ?? 0, errText) is { } ranInto)
+            fired = ranInto;
         return new SandboxRun(exit, outText, errText, fired, sandboxed);
     }
 

@@ -93,6 +93,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
         var problem = await Act(call, key);
         problem.Str("code").Should().Be(code, problem.ToJsonString());
         problem.Str("detail").Should().Contain($"(rule {rule})", "the job's error names the rule that fired");
+        problem.Str("rule").Should().Be(rule, "a sync act's problem carries the rule as a field");
         var jobId = problem.Str("jobId");
 
         using var client = _app.ClientFor(key);
@@ -100,6 +101,8 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
         var node = graph["nodes"]!.AsArray().Single(n => n.Str("kind") == "effect");
         node.Str("error.code").Should().Be(code);
         node.Str("error.message").Should().Contain($"(rule {rule})");
+        node.Str("error.rule").Should().Be(rule);
+        (await client.GetJobAsync(jobId)).Str("error.rule").Should().Be(rule, "the job view's error names the rule");
 
         using var ops = _app.ClientFor(OrchestratorApp.OperatorKey);
         var audit = await Api.BodyOf(await ops.GetAsync($"/v1/audit?tenant={tenant}&action=effect.denied&limit=200"));
