@@ -35,13 +35,15 @@ internal sealed class Sandbox(IOptions<SandboxOptions> options, IOptions<Effects
     const string Inside = "/workspace";
     static readonly string[] SystemLinks = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
-    /// <summary>What programs need from /etc to start and resolve names; never shadow, sudoers, keys or the service's own files.</summary>
-    static readonly string[] SafeEtc =
-    [
-        "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime", "/etc/timezone",
-        "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/host.conf", "/etc/resolv.conf", "/etc/gai.conf",
-        "/etc/ssl", "/etc/ca-certificates", "/etc/mime.types", "/etc/os-release", "/etc/debian_version",
-    ];
+    /// <summary>
+    /// What programs need from /etc to start (the linker's cache, alternatives' links, users' names, time zone); never
+    /// shadow, sudoers, keys or the service's own files. Each bind is a mount that costs every call (18 of them were
+    /// 9 ms a call on the reference machine), so the list is short.
+    /// </summary>
+    static readonly string[] SafeEtc = ["/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf"];
+
+    /// <summary>What resolving names and checking certificates needs, bound only when the sandbox has the network.</summary>
+    static readonly string[] NetworkEtc = ["/etc/hosts", "/etc/resolv.conf", "/etc/gai.conf", "/etc/ssl", "/etc/ca-certificates"];
 
     Task<SandboxState>? _state;
 
@@ -61,7 +63,8 @@ internal sealed class Sandbox(IOptions<SandboxOptions> options, IOptions<Effects
         foreach (var tool in IsRoot ? [options.Value.Bubblewrap, options.Value.Prlimit, options.Value.Setpriv] : new[] { options.Value.Bubblewrap, options.Value.Prlimit })
             if (!File.Exists(tool))
                 return new(false, $"unavailable: {tool} is not installed (Debian: apt-get install bubblewrap util-linux)");
-        var trial = Path.Combine(WorkspaceRoot(), ".sandbox-probe");
+        // Beside the tenants' workspaces, under a name no tenant can have ('+' is not allowed in one).
+        var trial = Path.Combine(WorkspaceRoot(), "+sandbox-probe");
         try
         {
             Directory.CreateDirectory(trial);
@@ -122,7 +125,7 @@ internal sealed class Sandbox(IOptions<SandboxOptions> options, IOptions<Effects
             else if (Directory.Exists(path))
                 argv.AddRange(["--ro-bind", path, path]);
         }
-        foreach (var path in SafeEtc)
+        foreach (var path in o.Network ? [.. SafeEtc, .. NetworkEtc] : SafeEtc)
             argv.AddRange(["--ro-bind-try", path, path]);
         argv.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
             "--bind", command.Workspace, Inside, "--chdir", Inside, "--",
