@@ -117,7 +117,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
 
     // ---- files ----
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("""fs_read {"path":"/etc/shadow"}""", "fs.absolute")]
     [InlineData("""fs_read {"path":"../../../../../../etc/shadow"}""", "fs.outside")]
     [InlineData("""fs_read {"path":"../globex/secret.txt"}""", "fs.outside")]
@@ -135,7 +135,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
         File.Exists(Path.Combine(_app.Folder, "escape.txt")).Should().BeFalse();
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_symlink_out_of_the_workspace_is_denied_whoever_made_it()
     {
         Sandboxes.Require();
@@ -155,7 +155,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
 
     // ---- processes: what the sandbox does not contain ----
 
-    [Fact]
+    [SkippableFact]
     public async Task A_sandboxed_program_sees_no_shadow_file_no_other_tenant_and_cannot_write_outside()
     {
         Sandboxes.Require();
@@ -177,7 +177,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
         File.ReadAllText(Path.Combine(Workspace("acme"), "inside.txt")).Should().Be("x\n", "the workspace is the one writable place");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_sandboxed_program_has_no_network()
     {
         Sandboxes.Require();
@@ -192,7 +192,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
 
     // ---- processes: limits ----
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("""process_run {"argv":["sh","-c","f() { f | f & }; f; sleep 2"]}""", "sandbox.processes")]
     [InlineData("""process_run {"argv":["perl","-e","$x = 'a' x (512*1024*1024); print length $x"]}""", "sandbox.memory")]
     [InlineData("""process_run {"argv":["sh","-c","while :; do :; done"]}""", "sandbox.cpu")]
@@ -207,7 +207,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
         await Blocked(call, "sandbox_violation", rule, "process/run");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task The_same_attempt_gives_the_same_record()
     {
         Sandboxes.Require();
@@ -227,7 +227,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
 
     // ---- network ----
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("http://127.0.0.1:{port}/", "http.address.loopback")]
     [InlineData("http://169.254.169.254/latest/meta-data/", "http.address.metadata")]
     [InlineData("http://10.1.2.3/", "http.address.private")]
@@ -248,7 +248,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
         _fixture.Http.Paths.Count(p => p.StartsWith("/echo")).Should().Be(before, "the refused address was never connected to");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_rule_that_names_an_address_lets_a_fetch_reach_it()
     {
         var job = await Act($$"""http_fetch {"url":"http://api.test:{{Port}}/echo"}""");
@@ -260,7 +260,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
 
     // ---- secrets ----
 
-    [Fact]
+    [SkippableFact]
     public async Task A_secret_reaches_the_granted_program_and_is_scrubbed_from_everything_recorded()
     {
         Sandboxes.Require();
@@ -276,7 +276,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
             recorded.Should().NotContain(DeployToken).And.NotContain(DeployToken[4..]);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_header_secret_goes_to_its_host_only_and_its_echo_is_scrubbed()
     {
         var job = await Act($$"""http_fetch {"url":"http://api.test:{{Port}}/echo","secrets":["API_TOKEN"]}""");
@@ -288,7 +288,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
         await Blocked($$"""http_fetch {"url":"http://127.0.0.1:{{Port}}/echo","secrets":["API_TOKEN"]}""", "capability_denied", "secret.API_TOKEN", "http/fetch");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(OrchestratorApp.AcmeOtherKey, "acme")]
     [InlineData(OrchestratorApp.GlobexKey, "globex")]
     public async Task A_secret_asked_for_by_an_ungranted_principal_fails_closed(string key, string tenant)
@@ -301,7 +301,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
         problem.ToJsonString().Should().NotContain(DeployToken);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task An_unknown_secret_is_refused_the_same_way_as_an_ungranted_one()
     {
         var problem = await Blocked("""process_run {"argv":["sh","-c","true"],"secrets":["NO_SUCH"]}""", "capability_denied", "secret.NO_SUCH", "process/run");
@@ -309,7 +309,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
         problem.Str("detail").Should().Contain("not granted");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Ready_health_names_the_sandbox()
     {
         Sandboxes.Require();

@@ -7,7 +7,7 @@ public sealed class SandboxAvailabilityTests
 {
     static string Script(params string[] calls) => "Do the work.\n" + string.Join("\n", calls.Select(c => "/call " + c));
 
-    [Fact]
+    [SkippableFact]
     public async Task Without_bubblewrap_process_run_is_refused_and_ready_says_sandbox_unavailable()
     {
         using var app = new OrchestratorApp(new Dictionary<string, string?>
@@ -27,7 +27,7 @@ public sealed class SandboxAvailabilityTests
         health.Str("status").Should().Be("Degraded", "the node still serves everything but process/run");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_program_killed_at_its_wall_time_takes_everything_it_started_with_it()
     {
         Sandboxes.Require();
@@ -54,7 +54,7 @@ public sealed class SandboxAvailabilityTests
             .Where(c => c.StartsWith("sleep " + marker, StringComparison.Ordinal))
             .ToList();
 
-    [Fact]
+    [SkippableFact]
     public async Task Writes_past_a_workspace_quota_are_denied()
     {
         using var app = new OrchestratorApp(new Dictionary<string, string?>
