@@ -241,7 +241,10 @@ internal sealed class Admission(
         if (job.Status == JobStatus.AwaitingApproval)
             return ActAnswer.Accepted(JobView.From(job, time.GetUtcNow().UtcDateTime));
         var code = job.ErrorCode ?? (job.Status == JobStatus.Canceled ? Problems.Canceled : Problems.Internal);
-        return ActAnswer.Refused(Problems.For(code, job.ErrorMessage, extensions: JobFields(job.Id, job.TraceId)),
+        KeyValuePair<string, object?>[] fields = Effects.BlockRules.Of(code, job.ErrorMessage) is { } rule
+            ? [.. JobFields(job.Id, job.TraceId), new("rule", rule)]
+            : JobFields(job.Id, job.TraceId);
+        return ActAnswer.Refused(Problems.For(code, job.ErrorMessage, extensions: fields),
             retryAfterSeconds: code == Problems.ModelUnavailable ? (int)gateway.RetryAfter().TotalSeconds : null);
     }
 

@@ -44,8 +44,8 @@ internal interface IEffect
         Task.FromResult(Reconciliation.Unknown);
 }
 
-/// <summary>One call of an effect: its arguments, the tenant it runs for, and its idempotency key.</summary>
-internal sealed record EffectCall(string Capability, JsonElement Arguments, string Tenant, string IdempotencyKey);
+/// <summary>One call of an effect: its arguments, the tenant and principal it runs for, and its idempotency key.</summary>
+internal sealed record EffectCall(string Capability, JsonElement Arguments, string Tenant, string IdempotencyKey, string Principal = "");
 
 /// <summary>
 /// What an effect learned before it ran (<see cref="Facts"/>, committed with the intent and used to reconcile
@@ -69,10 +69,16 @@ internal sealed record EffectResult(bool Ok, string Content)
     public static EffectResult Failure(string message) => new(false, JsonSerializer.Serialize(new { error = message }, EffectJson.Options));
 }
 
-/// <summary>An effect refused (capability, sandbox) or given arguments it cannot use: the job fails with the code.</summary>
-internal sealed class EffectRefusedException(string code, string message) : Exception(message)
+/// <summary>
+/// An effect refused (capability, sandbox) or given arguments it cannot use: the job fails with the code.
+/// A block (<c>sandbox_violation</c>, <c>capability_denied</c>) names the <paramref name="rule"/> that fired, e.g.
+/// <c>sandbox.cpu</c>, <c>fs.outside</c>, <c>http.address.loopback</c>, <c>secret.DEPLOY_TOKEN</c>.
+/// </summary>
+internal sealed class EffectRefusedException(string code, string message, string? rule = null) : Exception(message)
 {
     public string Code { get; } = code;
+
+    public string? Rule { get; } = rule;
 }
 
 internal static class EffectJson

@@ -11,8 +11,14 @@ public sealed class EffectsOptions
     /// <summary>Largest file <c>fs/read</c> returns, and largest content <c>fs/write</c>/<c>fs/append</c> accept.</summary>
     public int MaxFileBytes { get; set; } = 256 * 1024;
 
-    /// <summary>Hosts <c>http/fetch</c> may reach (exact host names, optionally with <c>:port</c>). Empty: none.</summary>
+    /// <summary>Hosts <c>http/fetch</c> may reach (exact host names, optionally with <c>:port</c>), at public addresses only. Empty: none.</summary>
     public List<string> HttpAllowList { get; set; } = [];
+
+    /// <summary>Finer host rules: methods, tenants, and the non-public addresses a host may resolve to.</summary>
+    public List<HttpRule> HttpRules { get; set; } = [];
+
+    /// <summary>Names pinned to addresses (comma-separated) for <c>http/fetch</c>, instead of asking DNS.</summary>
+    public Dictionary<string, string> HostAddresses { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     public TimeSpan HttpTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -22,11 +28,9 @@ public sealed class EffectsOptions
     /// <summary>Programs <c>process/run</c> may start (the first argv element, a name on PATH or an absolute path). Empty: none.</summary>
     public List<string> ProcessAllowList { get; set; } = [];
 
-    /// <summary>Default and ceiling of a <c>process/run</c> call's <c>timeoutMs</c>.</summary>
-    public TimeSpan ProcessTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>Bytes all files of one tenant's workspace may hold, checked by <c>fs/write</c> and <c>fs/append</c>.</summary>
+    public long WorkspaceMaxBytes { get; set; } = 256L * 1024 * 1024;
 
-    public TimeSpan MaxProcessTimeout { get; set; } = TimeSpan.FromSeconds(60);
-
-    /// <summary>Largest stdout/stderr a <c>process/run</c> call hands back (each).</summary>
-    public int MaxProcessOutputBytes { get; set; } = 64 * 1024;
+    /// <summary>Files and folders one tenant's workspace may hold.</summary>
+    public int WorkspaceMaxFiles { get; set; } = 10_000;
 }

@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using Orchestrator.Hosting;
 
 namespace Orchestrator.Effects;
@@ -8,8 +9,9 @@ namespace Orchestrator.Effects;
 /// <c>capability_denied</c>.
 /// </summary>
 /// <remarks>
-/// This checks the path when the effect runs; a link swapped in between the check and the open is not
-/// caught here. The process sandbox (bubblewrap) is the later, stronger boundary.
+/// This is the first, readable check (it names what is wrong with a path). The I/O itself then goes through
+/// <see cref="ConfinedFiles"/>, which opens beneath the workspace with no link followed, so a link swapped in
+/// after this check cannot lead the open outside.
 /// </remarks>
 internal sealed class Workspace(string root)
 {
@@ -32,18 +34,18 @@ internal sealed class Workspace(string root)
         if (string.IsNullOrWhiteSpace(relative))
             relative = ".";
         if (relative.Contains('\0'))
-            throw Denied(relative, "it contains a NUL character");
+            throw Denied(relative, "it contains a NUL character", "fs.invalid");
         if (Path.IsPathRooted(relative) || relative.StartsWith('~'))
-            throw Denied(relative, "absolute paths are not allowed; paths are relative to the workspace");
+            throw Denied(relative, "absolute paths are not allowed; paths are relative to the workspace", "fs.absolute");
 
         var full = Path.GetFullPath(Path.Combine(Root, relative));
         if (!IsInside(full, Root))
-            throw Denied(relative, "it leads outside the workspace");
+            throw Denied(relative, "it leads outside the workspace", "fs.outside");
 
         var real = RealPath(full);
         var realRoot = RealPath(Root);
         if (!IsInside(real, realRoot))
-            throw Denied(relative, "a symbolic link leads outside the workspace");
+            throw Denied(relative, "a symbolic link leads outside the workspace", "fs.symlink");
         return full;
     }
 
@@ -64,8 +66,11 @@ internal sealed class Workspace(string root)
     public string Relative(string message) =>
         message.Replace(Root + Path.DirectorySeparatorChar, "", StringComparison.Ordinal).Replace(Root, ".", StringComparison.Ordinal);
 
-    static EffectRefusedException Denied(string path, string why) =>
-        new(Problems.CapabilityDenied, $"The path '{path}' is not allowed: {why}.");
+    /// <summary>The workspace-relative form of a path <see cref="Resolve"/> returned (<c>.</c> for the workspace itself).</summary>
+    public string RelativeOf(string full) => Path.GetRelativePath(Root, full);
+
+    static EffectRefusedException Denied(string path, string why, string rule) =>
+        new(Problems.CapabilityDenied, $"The path '{path}' is not allowed: {why}.", rule);
 
     static bool IsInside(string path, string root) =>
         path == root || path.StartsWith(root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar, StringComparison.Ordinal);
@@ -74,7 +79,7 @@ internal sealed class Workspace(string root)
     internal static string RealPath(string path, int depth = 0)
     {
         if (depth > 40)
-            throw Denied(path, "it has too many levels of symbolic links");
+            throw Denied(path, "it has too many levels of symbolic links", "fs.symlink");
         var current = Path.GetPathRoot(path) ?? "/";
         foreach (var part in path.Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
         {
@@ -86,5 +91,62 @@ internal sealed class Workspace(string root)
             current = next;
         }
         return current;
+    }
+}
+
+/// <summary>
+/// File I/O confined to a workspace by the kernel: every open is <c>openat2</c> beneath the workspace's folder
+/// with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, so neither <c>..</c>, an absolute path, nor a symbolic link (there
+/// beforehand or swapped in during the call) can lead it out; the kernel checks each component as it walks.
+/// </summary>
+/// <remarks>
+/// openat2 over a component-by-component <c>openat</c> walk with O_NOFOLLOW: one system call does the whole walk
+/// atomically, with no code of ours to get wrong; it needs Linux 5.6 (2020), and fails closed without it. Links
+/// are refused even when they would stay inside: a model has no need to make or follow them.
+/// </remarks>
+internal sealed class ConfinedFiles : IDisposable
+{
+    readonly SafeFileHandle _root;
+
+    ConfinedFiles(SafeFileHandle root) => _root = root;
+
+    public static ConfinedFiles Open(Workspace workspace) =>
+        OperatingSystem.IsLinux()
+            ? new(Native.OpenDirectory(workspace.Root))
+            : throw new EffectRefusedException(Problems.SandboxViolation, "File effects are confined with Linux's openat2; this system has none.", "fs.unsupported");
+
+    public void Dispose() => _root.Dispose();
+
+    /// <summary>Opens a workspace-relative path; null when it does not exist.</summary>
+    public SafeFileHandle? TryOpen(string relative, ulong flags, uint mode = 0)
+    {
+        var handle = Native.Openat2(_root, relative, flags, mode, out var errno);
+        if (errno == 0)
+            return handle;
+        handle.Dispose();
+        return errno is Native.ENOENT ? null : throw Native.Denied(relative, errno);
+    }
+
+    public FileStream? OpenRead(string relative) =>
+        TryOpen(relative, Native.O_RDONLY | Native.O_NOCTTY) is { } handle ? new FileStream(handle, FileAccess.Read) : null;
+
+    /// <summary>The folder, as an open handle (O_PATH), made with its parents if missing: each made beneath the one before.</summary>
+    public SafeFileHandle Folder(string relative)
+    {
+        var current = ".";
+        var handle = TryOpen(current, Native.O_PATH | Native.O_DIRECTORY)!;
+        foreach (var part in relative.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != "."))
+        {
+            var next = current == "." ? part : current + "/" + part;
+            if (TryOpen(next, Native.O_PATH | Native.O_DIRECTORY) is not { } opened)
+            {
+                if (Native.MkdirAt(handle, part, 0b111_101_101) is var errno and not 0 and not Native.EEXIST)
+                    throw new IOException($"{next}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}");
+                opened = TryOpen(next, Native.O_PATH | Native.O_DIRECTORY) ?? throw new IOException($"{next}: it vanished while it was made.");
+            }
+            handle.Dispose();
+            (handle, current) = (opened, next);
+        }
+        return handle;
     }
 }

@@ -66,7 +66,11 @@ public sealed record JobBudget(long ReservedTokens, decimal ReservedCostUsd, boo
 /// <summary>What a completed job produced.</summary>
 public sealed record JobOutput(string Text, string? Model, TokenUsage Usage, IReadOnlyList<string>? Path = null);
 
-public sealed record JobError(string Code, string Message);
+public sealed record JobError(string Code, string Message)
+{
+    /// <summary>For a block (<c>sandbox_violation</c>, <c>capability_denied</c>): the rule that fired, e.g. <c>sandbox.cpu</c>.</summary>
+    public string? Rule { get; } = Effects.BlockRules.Of(Code, Message);
+}
 
 public sealed record JobSla(int DeadlineMs, long QueueMs, long RunMs, bool Breached);
 

@@ -24,10 +24,14 @@ internal sealed class LiveSteps(
     public Approvals.ApprovalStore Approvals => approvals;
     public NodeTelemetry Telemetry => telemetry;
 
-    /// <summary>Records a denied effect in the audit trail, as the run's principal.</summary>
-    public void AuditDenied(EffectStep step, string code, string message) =>
+    /// <summary>Records a denied effect in the audit trail, as the run's principal, and counts it by tenant, tool and rule.</summary>
+    public void AuditDenied(EffectStep step, string code, string message, string? rule = null)
+    {
+        var tool = step.Capability ?? step.Call.Name;
         audit.Record(new Caller(run.Tenant, run.Principal, false), "effect.denied", $"jobs/{run.JobId}/nodes/{step.NodeId}", allowed: false,
-            message, run.TraceId, new { capability = step.Capability ?? step.Call.Name, code });
+            message, run.TraceId, new { capability = tool, code, rule });
+        effects.Denials.Record(run.Tenant, run.Principal, tool, code, rule);
+    }
     public string DefaultStrategy => defaultStrategy;
     public ILogger Log => log;
     public IWorkflowRun Run => run;

@@ -26,6 +26,10 @@ public sealed class OrchestratorApp : WebApplicationFactory<Program>
     {
         _ownsFolder = folder is null;
         Folder = folder ?? Directory.CreateTempSubdirectory("orchestrator-test-").FullName;
+        // Searchable by the sandbox's user (process/run's bubblewrap runs as nobody when tests run as root), as a
+        // service's workspace root is; the temp folder is made 0700.
+        if (!OperatingSystem.IsWindows() && _ownsFolder)
+            File.SetUnixFileMode(Folder, File.GetUnixFileMode(Folder) | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
         Time = time;
         _settings = new Dictionary<string, string?>
         {

@@ -22,7 +22,15 @@ public sealed class CrashResumeTests : IAsyncLifetime
 
     const int LinesPerJob = 6; // six appends and the answer: seven model turns, within agent/run's maxSteps of 8
 
-    readonly string _folder = Directory.CreateTempSubdirectory("orchestrator-crash-").FullName;
+    readonly string _folder = Searchable(Directory.CreateTempSubdirectory("orchestrator-crash-").FullName);
+
+    /// <summary>process/run's sandbox runs as nobody when the tests run as root: it must be able to reach the workspaces.</summary>
+    static string Searchable(string folder)
+    {
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(folder, File.GetUnixFileMode(folder) | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        return folder;
+    }
     WebApplication _slow = null!;
     int _slowCalls;
     string _slowUrl = "";
@@ -56,7 +64,9 @@ public sealed class CrashResumeTests : IAsyncLifetime
         ["Orchestrator:Models:0:Id"] = "sim",
         ["Orchestrator:Models:0:Provider"] = "simulated",
         ["Orchestrator:Models:0:LatencyMs"] = "100",
-        ["Orchestrator:Effects:HttpAllowList:0"] = "127.0.0.1",
+        // The slow server is on loopback, which http/fetch reaches only where a rule names the address.
+        ["Orchestrator:Effects:HttpRules:0:Host"] = "127.0.0.1",
+        ["Orchestrator:Effects:HttpRules:0:AllowAddresses:0"] = "127.0.0.1/32",
         ["Orchestrator:Effects:ProcessAllowList:0"] = "sleep",
     };
 

@@ -27,7 +27,7 @@ internal sealed class EffectNode : NodeHandler<EffectStep, EffectCheckpoint>
         var effect = live.Effects.Find(capability)!;
         node ??= live.Add(step.NodeId, Kind, capability, [step.Parent]);
 
-        var call = new EffectCall(capability, step.Call.Arguments, run.Tenant, $"{run.JobId}/{step.NodeId}");
+        var call = new EffectCall(capability, step.Call.Arguments, run.Tenant, $"{run.JobId}/{step.NodeId}", run.Principal);
         if (node.Status == NodeStatus.Running && await ReconcileAsync(node, effect, call, live, cancellationToken) is { } settled)
             return settled;
 
@@ -59,9 +59,11 @@ internal sealed class EffectNode : NodeHandler<EffectStep, EffectCheckpoint>
         }
         catch (EffectRefusedException refused)
         {
-            live.End(node, NodeStatus.Failed, null, refused.Code, refused.Message);
-            live.AuditDenied(step, refused.Code, refused.Message);
-            throw new StepFailed(StepFailure.Failed(refused.Code, $"{capability} refused: {refused.Message}"));
+            // A block names the rule that fired, in the node's and the job's error and in the audit entry.
+            var message = refused.Rule is { } rule ? $"{refused.Message} (rule {rule})" : refused.Message;
+            live.End(node, NodeStatus.Failed, null, refused.Code, message);
+            live.AuditDenied(step, refused.Code, message, refused.Rule);
+            throw new StepFailed(StepFailure.Failed(refused.Code, $"{capability} refused: {message}"));
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException or JsonException)
         {
@@ -109,7 +111,7 @@ internal sealed class EffectNode : NodeHandler<EffectStep, EffectCheckpoint>
         live.Log.LogWarning("Job {JobId} node {NodeId}: {Message}", live.Run.JobId, step.NodeId, message);
         var node = live.Graph.Find(step.NodeId) ?? live.Add(step.NodeId, Kind, step.Capability ?? step.Call.Name, [step.Parent]);
         live.End(node, NodeStatus.Failed, null, Problems.CapabilityDenied, message);
-        live.AuditDenied(step, Problems.CapabilityDenied, message);
+        live.AuditDenied(step, Problems.CapabilityDenied, message, "capability.not-offered");
     }
 
     /// <summary>Recorded, a denial is checked again by the walk, not taken from the recording.</summary>
