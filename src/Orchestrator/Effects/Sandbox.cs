@@ -127,8 +127,10 @@ internal sealed class Sandbox(IOptions<SandboxOptions> options, IOptions<Effects
         }
         foreach (var path in o.Network ? [.. SafeEtc, .. NetworkEtc] : SafeEtc)
             argv.AddRange(["--ro-bind-try", path, path]);
-        argv.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-            "--bind", command.Workspace, Inside, "--chdir", Inside, "--",
+        // The root bwrap builds and its /dev are tmpfs too (host memory): both are made read-only once everything is
+        // mounted, so the sized /tmp and the workspace are the only places a program can write.
+        argv.AddRange(["--proc", "/proc", "--dev", "/dev", "--size", ((long)o.TmpMb << 20).ToString(System.Globalization.CultureInfo.InvariantCulture), "--tmpfs", "/tmp",
+            "--bind", command.Workspace, Inside, "--remount-ro", "/", "--remount-ro", "/dev", "--chdir", Inside, "--",
             o.Prlimit, $"--cpu={o.CpuSeconds}:{o.CpuSeconds + 1}", $"--as={(long)o.MemoryMb << 20}", $"--nproc={o.Processes}",
             $"--fsize={(long)o.FileSizeMb << 20}", $"--nofile={o.OpenFiles}", "--core=0", "--"]);
         argv.AddRange(command.Argv);

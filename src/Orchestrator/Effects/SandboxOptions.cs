@@ -54,6 +54,13 @@ public sealed class SandboxOptions
     [Range(1, 1_048_576)]
     public int FileSizeMb { get; set; } = 64;
 
+    /// <summary>
+    /// Size of the sandbox's private <c>/tmp</c> (a tmpfs, so host memory): without a bound a program could hold as much
+    /// of the host's memory as it writes files there, whatever its address-space limit.
+    /// </summary>
+    [Range(1, 1_048_576)]
+    public int TmpMb { get; set; } = 64;
+
     /// <summary>Open file descriptors per process (RLIMIT_NOFILE).</summary>
     [Range(8, 1_048_576)]
     public int OpenFiles { get; set; } = 256;

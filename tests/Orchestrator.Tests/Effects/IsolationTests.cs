@@ -35,6 +35,7 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
                 ["Orchestrator:Effects:Sandbox:MemoryMb"] = "128",
                 ["Orchestrator:Effects:Sandbox:Processes"] = "32",
                 ["Orchestrator:Effects:Sandbox:FileSizeMb"] = "1",
+                ["Orchestrator:Effects:Sandbox:TmpMb"] = "4",
                 ["Orchestrator:Effects:Sandbox:OpenFiles"] = "32",
                 ["Orchestrator:Effects:Sandbox:WallMs"] = "60000",
                 ["Orchestrator:Effects:Sandbox:OutputBytes"] = "10000",
@@ -175,6 +176,22 @@ public sealed class IsolationTests : IClassFixture<IsolationTests.App>
         File.Exists(escape).Should().BeFalse();
         File.Exists("/usr/escape").Should().BeFalse();
         File.ReadAllText(Path.Combine(Workspace("acme"), "inside.txt")).Should().Be("x\n", "the workspace is the one writable place");
+    }
+
+    [SkippableFact]
+    public async Task Files_a_program_writes_outside_the_workspace_cannot_hold_more_than_the_private_tmp()
+    {
+        Sandboxes.Require();
+        // /tmp and the root bwrap builds are memory: a program filling them would hold host memory past MemoryMb.
+        var script = "for i in 1 2 3 4 5 6; do head -c 900000 /dev/zero > /tmp/f$i || echo tmpfull; done; " +
+                     "echo x > /escape; echo root=$?; echo x > /dev/shm/escape; echo shm=$?; echo ok > /dev/null; echo null=$?";
+
+        var job = await Act($$"""process_run {"argv":["sh","-c","{{script}}"]}""");
+
+        job.Str("status").Should().Be("completed", job.ToJsonString());
+        var text = job.Str("output.text");
+        text.Should().Contain("tmpfull", "/tmp is bounded by TmpMb (4 MiB here), below the 5.4 MB written in files each under FileSizeMb")
+            .And.NotContain("root=0").And.NotContain("shm=0").And.Contain("null=0");
     }
 
     [SkippableFact]
