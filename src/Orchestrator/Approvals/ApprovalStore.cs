@@ -96,7 +96,9 @@ internal sealed class ApprovalStore(
             BindingHash = ApprovalArguments.Binding(capability, ApprovalArguments.Canonical(arguments), jobId, nodeId, gate.RuleVersion),
             Status = ApprovalStatus.Pending,
             RequestedAt = now,
-            DeadlineAt = now + TimeSpan.FromMilliseconds(gate.Rule.TimeoutMs),
+            // The job's own deadline ends the wait too (the approval is then canceled, not timed out): shown as the
+            // sooner of the two, so nobody is told they may decide after the job is gone.
+            DeadlineAt = Min(now + TimeSpan.FromMilliseconds(gate.Rule.TimeoutMs), jobDeadline),
             JobDeadlineAt = jobDeadline,
         };
     }
@@ -336,6 +338,8 @@ internal sealed class ApprovalStore(
         Ended(approval);
         return true;
     }
+
+    static DateTime Min(DateTime a, DateTime b) => a <= b ? a : b;
 
     /// <summary>Approvals that still wait, soonest deadline first.</summary>
     public async Task<List<Approval>> PendingAsync(int limit, CancellationToken cancellationToken)

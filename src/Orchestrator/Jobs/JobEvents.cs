@@ -151,6 +151,14 @@ internal sealed class JobEvents(
                 events.Add(NodeEvent(NodeStarted, job, node, at, 2 + 2 * node.Seq, "running"));
                 latest = Max(latest, at);
             }
+            // A wait for a person that is over still shows in the history: the job was awaiting_approval from the
+            // approval node's start (a wait going on now is told below, after everything else).
+            if (node.Kind == NodeKinds.Approval && node.StartedAt is { } asked && node.CompletedAt is not null)
+            {
+                events.Add(StatusEvent(job, WireNames.Of(JobStatus.AwaitingApproval), asked, WaitRank + 2 * node.Seq));
+                events.Add(new Event(new Position(Ms(asked), WaitRank + 2 * node.Seq + 1), ApprovalRequested,
+                    JsonSerializer.Serialize(new ApprovalEvent(job.Id, node.NodeId), JobsJson.Default.ApprovalEvent)));
+            }
             if (node.CompletedAt is { } done && node.Status is NodeStatus.Succeeded or NodeStatus.Failed or NodeStatus.Skipped)
             {
                 events.Add(NodeEvent(NodeCompleted, job, node, done, 3 + 2 * node.Seq, NodeStatuses.Of(node.Status)));
@@ -178,6 +186,9 @@ internal sealed class JobEvents(
         }
         return events.OrderBy(e => e.At);
     }
+
+    /// <summary>Ranks of a past approval wait's events: after the approval node's start at the same millisecond, before anything late.</summary>
+    const int WaitRank = 500_000;
 
     /// <summary>A status event; the job's error goes with a failure, a cancel, or a retry (<paramref name="rank"/> late).</summary>
     static Event StatusEvent(Job job, string status, DateTime at, int rank)

@@ -141,6 +141,23 @@ public sealed class ApprovalTests : IClassFixture<ApprovalTests.App>
     }
 
     [Fact]
+    public async Task The_jobs_events_read_after_the_decision_still_tell_the_wait()
+    {
+        var (jobId, approval) = await WaitingWriteAsync($"gated/{Guid.NewGuid():N}.txt");
+        using var dave = _app.ClientFor(ApprovalHelpers.AcmeApprover);
+        using var alice = _app.ClientFor();
+        (await dave.RejectAsync(approval.Str("id"), "not now")).Response.StatusCode.Should().Be(HttpStatusCode.OK);
+        (await alice.EndedAsync(jobId)).Str("status").Should().Be("failed");
+
+        // The job has ended, so the stream is its whole history and then closes.
+        var text = await alice.GetStringAsync($"/v1/jobs/{jobId}/events");
+        var types = text.Split('\n').Where(l => l.StartsWith("event: ", StringComparison.Ordinal)).Select(l => l["event: ".Length..]).ToList();
+        types.Should().Contain("approval.requested", "a client that reconnects after the decision still learns a person was asked");
+        text.Should().Contain("\"awaiting_approval\"");
+        types.IndexOf("approval.requested").Should().BeLessThan(types.LastIndexOf("job.status"), "the wait comes before the end");
+    }
+
+    [Fact]
     public async Task A_rejection_needs_a_reason()
     {
         var (_, approval) = await WaitingWriteAsync($"gated/{Guid.NewGuid():N}.txt");

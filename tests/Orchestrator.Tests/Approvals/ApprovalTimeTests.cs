@@ -96,7 +96,12 @@ public sealed class ApprovalTimeTests
         using var alice = app.ClientFor();
         var jobId = await alice.ActAsync(Write("deadline.txt"), deadlineMs: 120_000);
         await alice.AwaitingAsync(jobId);
-        var id = (await alice.ApprovalsOfAsync(jobId)).Single().Str("id");
+        var approval = (await alice.ApprovalsOfAsync(jobId)).Single();
+        var id = approval.Str("id");
+        var job0 = await alice.GetJobAsync(jobId);
+        DateTime.Parse(approval.Str("deadlineAt"), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind)
+            .Should().Be(DateTime.Parse(job0.Str("deadlineAt"), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind),
+                "the job's deadline comes before the rule's timeout, and nobody may decide after it");
 
         Advance(time, TimeSpan.FromMinutes(2) + TimeSpan.FromSeconds(2));
 
