@@ -1,9 +1,11 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
+using Orchestrator.Tenancy;
 
 namespace Orchestrator.Approvals;
 
@@ -21,23 +23,29 @@ public sealed record EscalationSnapshot(long AfterMs, IReadOnlyList<string> Role
 internal sealed record ApprovalGate(string RuleVersion, RuleSnapshot Rule);
 
 /// <summary>
-/// Evaluates <c>Orchestrator:Approvals:Rules</c> against one effect call, first match wins. A rule whose argument
-/// condition cannot be evaluated on a call (no path, a path that climbs out with <c>..</c>, a URL that does not parse, no
-/// argv) fails closed: the call waits for an operator (the rule's own approvers are not enough), once, under the rule's timeout.
+/// Evaluates <c>Orchestrator:Approvals:Rules</c>, then the calling tenant's own rules (<c>approvals.rules</c> of its
+/// document, as this node holds it), against one effect call, first match wins. The configured rules come first so a
+/// tenant's document can add gates but never loosen one the deployment configured. A rule whose argument condition
+/// cannot be evaluated on a call (no path, a path that climbs out with <c>..</c>, a URL that does not parse, no argv)
+/// fails closed: the call waits for an operator (the rule's own approvers are not enough), once, under the rule's timeout.
 /// </summary>
-internal sealed class ApprovalRules(IOptions<ApprovalsOptions> options)
+internal sealed class ApprovalRules(IOptions<ApprovalsOptions> options, TenantDirectory tenants)
 {
-    readonly List<(ApprovalRuleOptions Options, string Version, Regex? Glob)> _rules = options.Value.Rules
-        .Select(r => (r, Version(r), r.PathGlob is { } glob ? GlobRegex(glob) : null)).ToList();
+    sealed record Compiled(ApprovalRuleOptions Options, string Name, string Version, Regex? Glob);
 
-    public bool Any => _rules.Count > 0;
+    readonly IReadOnlyList<Compiled> _configured = options.Value.Rules.Select((r, i) => Compile(r, r.Name ?? $"rules/{i}")).ToList();
+
+    /// <summary>Each tenant's rules compiled once per version of its document.</summary>
+    readonly ConcurrentDictionary<string, (long Version, IReadOnlyList<Compiled> Rules)> _tenants = new(StringComparer.Ordinal);
+
+    /// <summary>Whether any rule could fire for a call of <paramref name="tenant"/>.</summary>
+    public bool AnyFor(string tenant) => _configured.Count > 0 || TenantRules(tenant).Count > 0;
 
     /// <summary>The gate for this call, or null when no rule fires.</summary>
     public ApprovalGate? Evaluate(string tenant, string capability, string risk, JsonElement arguments)
     {
-        for (var i = 0; i < _rules.Count; i++)
+        foreach (var (rule, name, version, glob) in _configured.Concat(TenantRules(tenant)))
         {
-            var (rule, version, glob) = _rules[i];
             if (rule.Capability is { } pattern && !CapabilityPattern.Matches(pattern, capability))
                 continue;
             if (rule.Risk is { } wanted && wanted != risk)
@@ -47,7 +55,6 @@ internal sealed class ApprovalRules(IOptions<ApprovalsOptions> options)
             var (matches, unknown) = Conditions(rule, glob, arguments);
             if (!matches && unknown is null)
                 continue;
-            var name = rule.Name ?? $"rules/{i}";
             var snapshot = unknown is null
                 ? new RuleSnapshot(name, rule.Approvers.Roles, rule.Approvers.Principals, rule.Required, (long)rule.Timeout.TotalMilliseconds,
                     rule.Escalation.Select(e => new EscalationSnapshot((long)e.After.TotalMilliseconds, e.Approvers.Roles, e.Approvers.Principals)).ToList(),
@@ -58,14 +65,28 @@ internal sealed class ApprovalRules(IOptions<ApprovalsOptions> options)
         return null;
     }
 
-    /// <summary>The version the rule named <paramref name="name"/> has now; null when no rule has that name any more.</summary>
-    public string? VersionOf(string name)
+    /// <summary>The version the rule named <paramref name="name"/> has now for <paramref name="tenant"/>; null when no rule has that name any more.</summary>
+    public string? VersionOf(string tenant, string name)
     {
-        for (var i = 0; i < _rules.Count; i++)
-            if ((_rules[i].Options.Name ?? $"rules/{i}") == name)
-                return _rules[i].Version;
-        return null;
+        var rules = name.StartsWith(TenantApprovalRules.NamePrefix, StringComparison.Ordinal) ? TenantRules(tenant) : _configured;
+        return rules.FirstOrDefault(r => r.Name == name)?.Version;
     }
+
+    IReadOnlyList<Compiled> TenantRules(string tenant)
+    {
+        var document = tenants.Find(tenant);
+        if (document.Approvals?.Rules is not { Count: > 0 } rules)
+            return [];
+        if (_tenants.TryGetValue(tenant, out var held) && held.Version == document.Version)
+            return held.Rules;
+        // A document that reached the store passed the same checks as configured rules (TenantApprovalRulesCheck).
+        var compiled = rules.Select((r, i) => Compile(TenantApprovalRules.ToOptions(tenant, r, i), TenantApprovalRules.NameOf(r, i))).ToList();
+        _tenants[tenant] = (document.Version, compiled);
+        return compiled;
+    }
+
+    static Compiled Compile(ApprovalRuleOptions rule, string name) =>
+        new(rule, name, Version(rule), rule.PathGlob is { } glob ? GlobRegex(glob) : null);
 
     /// <summary>Whether the call meets the rule's argument conditions; <c>unknown</c> says why they cannot be evaluated.</summary>
     static (bool Matches, string? Unknown) Conditions(ApprovalRuleOptions rule, Regex? glob, JsonElement arguments)

@@ -251,7 +251,7 @@ internal sealed class ApprovalStore(
         var approval = await FindAsync(id, cancellationToken);
         if (approval is not { Status: ApprovalStatus.Approved })
             return (ApprovalCodes.Invalid, $"Approval {id} is not approved in the store ({(approval is null ? "missing" : ApprovalStatuses.Of(approval.Status))}).");
-        if (rules.VersionOf(approval.Rule) != approval.RuleVersion)
+        if (rules.VersionOf(approval.Tenant, approval.Rule) != approval.RuleVersion)
             return (ApprovalCodes.Invalid, $"Rule {approval.Rule} changed since approval {id} was asked; the approval no longer binds this call.");
         var hash = ApprovalArguments.Binding(capability, ApprovalArguments.Canonical(arguments), approval.JobId, approval.NodeId, approval.RuleVersion);
         if (capability != approval.Capability || hash != approval.ApprovedHash)

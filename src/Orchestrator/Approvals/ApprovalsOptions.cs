@@ -102,39 +102,8 @@ internal sealed class ApprovalsOptionsValidator : IValidateOptions<ApprovalsOpti
             Error("SweepInterval", "must be a positive duration.");
         for (var i = 0; i < options.Rules.Count; i++)
         {
-            var rule = options.Rules[i];
             var key = $"Rules:{i}";
-            if (string.IsNullOrWhiteSpace(rule.Capability) && string.IsNullOrWhiteSpace(rule.Risk))
-                Error(key, "a rule needs a Capability or a Risk.");
-            if (rule.Capability is { } capability && !CapabilityPattern.IsValid(capability))
-                Error($"{key}:Capability", $"'{capability}' is no capability ({string.Join(", ", Effects.Capabilities.All)}), family (fs/*) or *.");
-            if (rule.Risk is { } risk && !Risks.Contains(risk))
-                Error($"{key}:Risk", $"'{risk}' is none of {string.Join(", ", Risks)}.");
-            if (rule.PathGlob is not null && (string.IsNullOrWhiteSpace(rule.PathGlob) || !CapabilityPattern.Covers(rule.Capability, "fs/")))
-                Error($"{key}:PathGlob", "needs a glob and a Capability of fs/*.");
-            if (rule.Hosts.Count > 0 && (rule.Hosts.Any(string.IsNullOrWhiteSpace) || rule.Capability != Effects.Capabilities.HttpFetch))
-                Error($"{key}:Hosts", "needs host names and Capability http/fetch.");
-            if (rule.Program.Count > 0 && (rule.Program.Any(string.IsNullOrWhiteSpace) || rule.Capability != Effects.Capabilities.ProcessRun))
-                Error($"{key}:Program", "needs program names and Capability process/run.");
-            if (rule.Required is < 1 or > 20)
-                Error($"{key}:Required", "must be from 1 to 20.");
-            if (rule.Timeout <= TimeSpan.Zero)
-                Error($"{key}:Timeout", "must be a positive duration.");
-            if (rule.Approvers.Roles.Concat(rule.Approvers.Principals).Any(string.IsNullOrWhiteSpace))
-                Error($"{key}:Approvers", "roles and principals must not be empty.");
-            foreach (var role in rule.Approvers.Roles.Concat(rule.Escalation.SelectMany(e => e.Approvers.Roles)).Where(r => !KnownRoles.Contains(r)))
-                Error($"{key}:Approvers", $"role '{role}' is none of {string.Join(", ", KnownRoles)}.");
-            var after = TimeSpan.Zero;
-            for (var m = 0; m < rule.Escalation.Count; m++)
-            {
-                var step = rule.Escalation[m];
-                if (step.After <= after || step.After >= rule.Timeout)
-                    Error($"{key}:Escalation:{m}:After", "must be later than the step before it and earlier than the rule's Timeout.");
-                if (step.Approvers.Roles.Count + step.Approvers.Principals.Count == 0 ||
-                    step.Approvers.Roles.Concat(step.Approvers.Principals).Any(string.IsNullOrWhiteSpace))
-                    Error($"{key}:Escalation:{m}:Approvers", "an escalation step names the roles or principals it adds.");
-                after = step.After;
-            }
+            CheckRule(options.Rules[i], (field, message) => Error(field.Length == 0 ? key : $"{key}:{field}", message));
         }
         var webhook = options.Webhook;
         if (webhook.Url is { Length: > 0 } url)
@@ -149,6 +118,45 @@ internal sealed class ApprovalsOptionsValidator : IValidateOptions<ApprovalsOpti
         if (webhook.BaseDelay <= TimeSpan.Zero || webhook.MaxDelay < webhook.BaseDelay || webhook.Timeout <= TimeSpan.Zero)
             Error("Webhook", "BaseDelay and Timeout must be positive and MaxDelay at least BaseDelay.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>
+    /// One rule's errors, each with its field as a configuration path below the rule (<c>PathGlob</c>,
+    /// <c>Escalation:0:After</c>; empty for the rule as a whole): shared by configured rules and tenants' rules.
+    /// </summary>
+    public static void CheckRule(ApprovalRuleOptions rule, Action<string, string> error)
+    {
+        if (string.IsNullOrWhiteSpace(rule.Capability) && string.IsNullOrWhiteSpace(rule.Risk))
+            error("", "a rule needs a Capability or a Risk.");
+        if (rule.Capability is { } capability && !CapabilityPattern.IsValid(capability))
+            error("Capability", $"'{capability}' is no capability ({string.Join(", ", Effects.Capabilities.All)}), family (fs/*) or *.");
+        if (rule.Risk is { } risk && !Risks.Contains(risk))
+            error("Risk", $"'{risk}' is none of {string.Join(", ", Risks)}.");
+        if (rule.PathGlob is not null && (string.IsNullOrWhiteSpace(rule.PathGlob) || !CapabilityPattern.Covers(rule.Capability, "fs/")))
+            error("PathGlob", "needs a glob and a Capability of fs/*.");
+        if (rule.Hosts.Count > 0 && (rule.Hosts.Any(string.IsNullOrWhiteSpace) || rule.Capability != Effects.Capabilities.HttpFetch))
+            error("Hosts", "needs host names and Capability http/fetch.");
+        if (rule.Program.Count > 0 && (rule.Program.Any(string.IsNullOrWhiteSpace) || rule.Capability != Effects.Capabilities.ProcessRun))
+            error("Program", "needs program names and Capability process/run.");
+        if (rule.Required is < 1 or > 20)
+            error("Required", "must be from 1 to 20.");
+        if (rule.Timeout <= TimeSpan.Zero)
+            error("Timeout", "must be a positive duration.");
+        if (rule.Approvers.Roles.Concat(rule.Approvers.Principals).Any(string.IsNullOrWhiteSpace))
+            error("Approvers", "roles and principals must not be empty.");
+        foreach (var role in rule.Approvers.Roles.Concat(rule.Escalation.SelectMany(e => e.Approvers.Roles)).Where(r => !KnownRoles.Contains(r)))
+            error("Approvers", $"role '{role}' is none of {string.Join(", ", KnownRoles)}.");
+        var after = TimeSpan.Zero;
+        for (var m = 0; m < rule.Escalation.Count; m++)
+        {
+            var step = rule.Escalation[m];
+            if (step.After <= after || step.After >= rule.Timeout)
+                error($"Escalation:{m}:After", "must be later than the step before it and earlier than the rule's Timeout.");
+            if (step.Approvers.Roles.Count + step.Approvers.Principals.Count == 0 ||
+                step.Approvers.Roles.Concat(step.Approvers.Principals).Any(string.IsNullOrWhiteSpace))
+                error($"Escalation:{m}:Approvers", "an escalation step names the roles or principals it adds.");
+            after = step.After;
+        }
     }
 }
 

@@ -12,6 +12,7 @@ internal static class ApprovalsSetup
         services.AddOptions<ApprovalsOptions>().BindConfiguration(ApprovalsOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ApprovalsOptions>, ApprovalsOptionsValidator>();
         services.AddSingleton<ApprovalRules>();
+        services.AddSingleton<Tenancy.ITenantDocumentCheck, TenantApprovalRulesCheck>();
         services.AddSingleton<ApprovalStore>();
         services.AddSingleton<ApprovalSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<ApprovalSweeper>());

@@ -14,6 +14,9 @@ public sealed record TenantDocument
     public Dictionary<string, TenantLimits>? Principals { get; init; }
     public TenantOverrides? Overrides { get; init; }
 
+    /// <summary>The tenant's own approval rules, checked after the configured ones (Approvals validates them).</summary>
+    public TenantApprovals? Approvals { get; init; }
+
     /// <summary>Raised by one on every change; the <c>ETag</c>. 0 for a tenant that has only the configured defaults.</summary>
     public long Version { get; init; }
 
@@ -62,6 +65,44 @@ public sealed record DeadlineBounds
 {
     public long? Min { get; init; }
     public long? Max { get; init; }
+}
+
+/// <summary>
+/// A tenant's approval rules (<c>approvals.rules</c>): the same rules as <c>Orchestrator:Approvals:Rules</c>, for this
+/// tenant's calls only, with durations in milliseconds. They come after the configured rules: a tenant's document can
+/// add gates, never loosen one the deployment configured.
+/// </summary>
+public sealed record TenantApprovals
+{
+    public IReadOnlyList<TenantApprovalRule>? Rules { get; init; }
+}
+
+/// <summary>One rule of a tenant; fields as in <c>Orchestrator:Approvals:Rules:N</c>, with <c>timeoutMs</c> and <c>afterMs</c>.</summary>
+public sealed record TenantApprovalRule
+{
+    public string? Name { get; init; }
+    public string? Capability { get; init; }
+    public string? Risk { get; init; }
+    public string? PathGlob { get; init; }
+    public IReadOnlyList<string>? Hosts { get; init; }
+    public IReadOnlyList<string>? Program { get; init; }
+    public TenantApprovers? Approvers { get; init; }
+    public int? Required { get; init; }
+    public long? TimeoutMs { get; init; }
+    public IReadOnlyList<TenantEscalation>? Escalation { get; init; }
+    public bool? AllowSelfApproval { get; init; }
+}
+
+public sealed record TenantApprovers
+{
+    public IReadOnlyList<string>? Roles { get; init; }
+    public IReadOnlyList<string>? Principals { get; init; }
+}
+
+public sealed record TenantEscalation
+{
+    public long? AfterMs { get; init; }
+    public TenantApprovers? Approvers { get; init; }
 }
 
 /// <summary>The page of <c>GET /v1/admin/tenants</c>: every tenant with a row of its own.</summary>
