@@ -63,11 +63,31 @@ internal static class ConsoleSetup
     public static WebApplication MapConsole(this WebApplication app)
     {
         app.UseAntiforgery();
+        app.Use(ProtectPages);
         app.MapConsoleActions();
         app.MapRazorComponents<App>()
             .RequireAuthorization(Policy)
             .WithMetadata(new Microsoft.AspNetCore.Routing.ExcludeFromDescriptionAttribute());
         return app;
+    }
+
+    /// <summary>
+    /// The console's pages load nothing from elsewhere and may not be framed (an approve button must not be clickjacked);
+    /// inline style attributes only draw the timeline's bars.
+    /// </summary>
+    static Task ProtectPages(HttpContext http, RequestDelegate next)
+    {
+        if (http.Request.Path.StartsWithSegments(Root))
+        {
+            var headers = http.Response.Headers;
+            headers.ContentSecurityPolicy =
+                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+                "frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+            headers.XFrameOptions = "DENY";
+            headers.XContentTypeOptions = "nosniff";
+            headers["Referrer-Policy"] = "same-origin";
+        }
+        return next(http);
     }
 }
 

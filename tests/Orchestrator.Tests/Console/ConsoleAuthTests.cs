@@ -67,6 +67,25 @@ public sealed class ConsoleAuthTests : IClassFixture<ConsoleAuthTests.Fixture>
     }
 
     [Fact]
+    public async Task Pages_load_their_own_assets_only_and_refuse_framing()
+    {
+        using var client = ConsoleHost.Browserless(_fixture.Address);
+        var page = await client.GetAsync("/console/signin");
+        page.Headers.GetValues("Content-Security-Policy").Single().Should().Contain("default-src 'self'").And.Contain("frame-ancestors 'none'");
+        page.Headers.GetValues("X-Frame-Options").Single().Should().Be("DENY");
+        var html = await page.Content.ReadAsStringAsync();
+        html.Should().NotContainAny("http://", "https://", "//cdn");
+        foreach (var (asset, type) in new[] { ("console.css", "text/css"), ("console.js", "text/javascript") })
+        {
+            var href = System.Text.RegularExpressions.Regex.Match(html, $"/console/assets/{asset.Replace(".", "\\.")}\\?v=[0-9a-f]+").Value;
+            href.Should().NotBeEmpty($"the page links {asset}");
+            var response = await client.GetAsync(href);
+            response.StatusCode.Should().Be(HttpStatusCode.OK, $"{asset} is served from the service itself");
+            response.Content.Headers.ContentType!.MediaType.Should().Be(type);
+        }
+    }
+
+    [Fact]
     public async Task An_unknown_key_does_not_sign_in()
     {
         using var client = ConsoleHost.Browserless(_fixture.Address);

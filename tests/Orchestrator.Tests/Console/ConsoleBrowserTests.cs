@@ -50,6 +50,8 @@ public sealed class ConsoleBrowserTests : IClassFixture<ConsoleBrowserTests.Fixt
         await page.GotoAsync("/console");
         // Not signed in: the console sends the browser to its sign-in form.
         await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/signin"));
+        if (!phone)
+            await ConsoleBrowser.ShotAsync(page, "signin");
         await page.GetByLabel("API key").FillAsync(key);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToBeVisibleAsync();
