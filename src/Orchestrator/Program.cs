@@ -1,5 +1,6 @@
 using Orchestrator.Acting;
 using Orchestrator.Approvals;
+using Orchestrator.Console;
 using Orchestrator.Effects;
 using Orchestrator.Evaluation;
 using Orchestrator.Gateway;
@@ -35,6 +36,7 @@ builder.AddJobs();
 builder.AddActing();
 builder.AddReplay();
 builder.AddEvaluation(args);
+builder.AddConsole();
 
 var app = builder.Build();
 app.WarnWithoutKeys();
@@ -69,6 +71,7 @@ app.MapMemory().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapEvaluation().RequireAuthorization(TenancySetup.OperatorPolicy);
 app.MapApprovals().RequireAuthorization();
 app.MapDiag();
+app.MapConsole();
 
 app.Run();
 return 0;

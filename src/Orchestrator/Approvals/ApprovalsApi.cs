@@ -23,7 +23,7 @@ public static class ApprovalsApi
         return approvals;
     }
 
-    static async Task<Results<Ok<ApprovalList>, ProblemHttpResult>> List(
+    internal static async Task<Results<Ok<ApprovalList>, ProblemHttpResult>> List(
         string? status, string? tenant, string? capability, int? limit, string? cursor, Caller caller, ApprovalStore store, CancellationToken cancellationToken)
     {
         ApprovalStatus? wanted = null;
@@ -42,7 +42,7 @@ public static class ApprovalsApi
         return TypedResults.Ok(new ApprovalList(items.Select(a => ApprovalView.Of(a, webhooks.GetValueOrDefault(a.Id))).ToList(), next));
     }
 
-    static async Task<Results<Ok<ApprovalView>, ProblemHttpResult>> Get(string id, Caller caller, ApprovalStore store, CancellationToken cancellationToken)
+    internal static async Task<Results<Ok<ApprovalView>, ProblemHttpResult>> Get(string id, Caller caller, ApprovalStore store, CancellationToken cancellationToken)
     {
         if (await store.FindAsync(id, cancellationToken) is not { } approval || !caller.CanSee(approval.Tenant))
             return Problems.For(Problems.NotFound, $"Approval {id} was not found.");
@@ -50,7 +50,7 @@ public static class ApprovalsApi
         return TypedResults.Ok(ApprovalView.Of(approval, webhooks.GetValueOrDefault(approval.Id)));
     }
 
-    static async Task<Results<Ok<ApprovalView>, ProblemHttpResult>> Approve(
+    internal static async Task<Results<Ok<ApprovalView>, ProblemHttpResult>> Approve(
         string id, ApproveRequest? body, Caller caller, ApprovalStore store, CancellationToken cancellationToken)
     {
         if (body?.Reason is { Length: > MaxReason })
@@ -62,7 +62,7 @@ public static class ApprovalsApi
         return Answer(await store.DecideAsync(caller, id, approve: true, body?.Reason, body?.Arguments, cancellationToken));
     }
 
-    static async Task<Results<Ok<ApprovalView>, ProblemHttpResult>> Reject(
+    internal static async Task<Results<Ok<ApprovalView>, ProblemHttpResult>> Reject(
         string id, RejectRequest? body, Caller caller, ApprovalStore store, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(body?.Reason))

@@ -41,7 +41,7 @@ public static class EvaluationApi
         return TypedResults.Accepted(links.Self, new EvaluationAccepted(run.Id, run.Status, links));
     }
 
-    static async Task<Ok<EvaluationList>> List(
+    internal static async Task<Ok<EvaluationList>> List(
         string? candidateHash, string? verdict, int? limit, Caller caller, IDbContextFactory<OrchestratorDb> dbs, CancellationToken cancellationToken)
     {
         await using var db = await dbs.CreateDbContextAsync(cancellationToken);
@@ -56,7 +56,7 @@ public static class EvaluationApi
         return TypedResults.Ok(new EvaluationList(rows));
     }
 
-    static async Task<Results<Ok<EvaluationView>, ProblemHttpResult>> Get(
+    internal static async Task<Results<Ok<EvaluationView>, ProblemHttpResult>> Get(
         string id, Caller caller, IDbContextFactory<OrchestratorDb> dbs, CancellationToken cancellationToken) =>
         await FindAsync(id, caller, dbs, cancellationToken) is { } view ? TypedResults.Ok(view) : Missing(id);
 

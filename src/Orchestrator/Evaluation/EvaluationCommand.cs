@@ -17,8 +17,8 @@ internal static class EvaluationCommand
 
     public static async Task<int> RunAsync(WebApplication app, string[] args, TextWriter? output = null, TextWriter? error = null)
     {
-        output ??= Console.Out;
-        error ??= Console.Error;
+        output ??= System.Console.Out;
+        error ??= System.Console.Error;
         var options = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Length; i++)
         {

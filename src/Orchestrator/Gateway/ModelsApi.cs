@@ -19,10 +19,10 @@ public static class ModelsApi
 
     static Ok<ModelList> List(ModelGateway gateway) => TypedResults.Ok(new ModelList(gateway.Models.Select(ModelView.Of).ToList()));
 
-    static Task<Results<Ok<ModelView>, ProblemHttpResult>> Quarantine(string id, ModelGateway gateway, ModelControls controls, AuditTrail audit, Caller caller, CancellationToken cancellationToken) =>
+    internal static Task<Results<Ok<ModelView>, ProblemHttpResult>> Quarantine(string id, ModelGateway gateway, ModelControls controls, AuditTrail audit, Caller caller, CancellationToken cancellationToken) =>
         SetAsync(id, quarantined: true, gateway, controls, audit, caller, cancellationToken);
 
-    static Task<Results<Ok<ModelView>, ProblemHttpResult>> Release(string id, ModelGateway gateway, ModelControls controls, AuditTrail audit, Caller caller, CancellationToken cancellationToken) =>
+    internal static Task<Results<Ok<ModelView>, ProblemHttpResult>> Release(string id, ModelGateway gateway, ModelControls controls, AuditTrail audit, Caller caller, CancellationToken cancellationToken) =>
         SetAsync(id, quarantined: false, gateway, controls, audit, caller, cancellationToken);
 
     /// <summary>Committed to the store before it is answered, so every node applies it within the propagation interval.</summary>

@@ -16,7 +16,7 @@ public static class GraphApi
         return graph;
     }
 
-    static async Task<Results<Ok<GraphView>, ProblemHttpResult>> Get(
+    internal static async Task<Results<Ok<GraphView>, ProblemHttpResult>> Get(
         string jobId, Caller caller, JobQueries jobs, OrchestratorDb db, CancellationToken cancellationToken)
     {
         if (await jobs.FindAsync(caller, jobId, cancellationToken) is not { } job)

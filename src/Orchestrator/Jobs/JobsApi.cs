@@ -23,7 +23,7 @@ public static class JobsApi
         return jobs;
     }
 
-    static async Task<Results<Ok<JobView>, ProblemHttpResult>> Get(
+    internal static async Task<Results<Ok<JobView>, ProblemHttpResult>> Get(
         string jobId, Caller caller, JobQueries queries, TimeProvider time, CancellationToken cancellationToken) =>
         await queries.FindAsync(caller, jobId, cancellationToken) is { } job
             ? TypedResults.Ok(JobView.From(job, time.GetUtcNow().UtcDateTime))
@@ -73,14 +73,14 @@ public static class JobsApi
 
     static readonly TimeSpan StorePoll = TimeSpan.FromSeconds(1);
 
-    static async Task<Results<ServerSentEventsResult<string>, ProblemHttpResult>> Events(
+    internal static async Task<Results<ServerSentEventsResult<string>, ProblemHttpResult>> Events(
         string jobId, Caller caller, JobQueries queries, JobEvents events,
         [Microsoft.AspNetCore.Mvc.FromHeader(Name = "Last-Event-ID")] string? lastEventId, CancellationToken cancellationToken) =>
         await queries.FindAsync(caller, jobId, cancellationToken) is null
             ? NotFound(jobId)
             : TypedResults.ServerSentEvents(events.StreamAsync(jobId, lastEventId));
 
-    static async Task<Results<Accepted<JobView>, ProblemHttpResult>> Cancel(
+    internal static async Task<Results<Accepted<JobView>, ProblemHttpResult>> Cancel(
         string jobId, Caller caller, JobQueries queries, JobQueue queue, RunningJobs running,
         JobExecution execution, StoreWriter writer, ParkedJobs parked, TimeProvider time, CancellationToken cancellationToken)
     {
@@ -117,10 +117,10 @@ public static class JobsApi
         return Problems.For(Problems.Conflict, $"Job {jobId} changed state while it was being canceled; try again.");
     }
 
-    static async Task<Results<Ok<JobPage>, ProblemHttpResult>> List(
+    internal static async Task<Results<Ok<JobPage>, ProblemHttpResult>> List(
         Caller caller, OrchestratorDb db, IOptions<JobsOptions> options, TimeProvider time,
         string? status, string? intent, string? tenant, string? principal, int? limit, string? cursor,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, DateTime? from = null, DateTime? to = null)
     {
         var errors = new Dictionary<string, string[]>();
         JobStatus parsed = default;
@@ -135,6 +135,8 @@ public static class JobsApi
         foreach (var (name, value) in (ReadOnlySpan<(string, string?)>)[("intent", intent), ("tenant", tenant), ("principal", principal)])
             if (value?.Contains('\0') == true)
                 errors[name] = [$"{name} must not contain a NUL character (\\u0000)."];
+        if (from is { } f0 && to is { } t0 && f0 > t0)
+            errors["from"] = ["from must not be after to."];
         if (errors.Count > 0)
             return Problems.Validation(errors);
         if (tenant is not null && !caller.CanSee(tenant))
@@ -152,6 +154,16 @@ public static class JobsApi
             query = query.Where(j => j.Principal == principal);
         if (cursor is not null)
             query = query.Where(j => string.Compare(j.Id, cursor) < 0);
+        if (from is { } f)
+        {
+            var since = f.ToUniversalTime();
+            query = query.Where(j => j.CreatedAt >= since);
+        }
+        if (to is { } t)
+        {
+            var until = t.ToUniversalTime();
+            query = query.Where(j => j.CreatedAt < until);
+        }
         var take = limit ?? Math.Min(50, max);
         var page = await query.OrderByDescending(j => j.Id).Take(take + 1).ToListAsync(cancellationToken);
 

@@ -15,7 +15,7 @@ public static class NodesApi
         return diag;
     }
 
-    static async Task<Ok<ServiceNodeList>> List(OrchestratorDb db, ThisNode self, IOptions<NodeOptions> options, TimeProvider time, CancellationToken cancellationToken)
+    internal static async Task<Ok<ServiceNodeList>> List(OrchestratorDb db, ThisNode self, IOptions<NodeOptions> options, TimeProvider time, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var rows = await db.Set<ServiceNode>().AsNoTracking().OrderBy(n => n.Id).ToListAsync(cancellationToken);

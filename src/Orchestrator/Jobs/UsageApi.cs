@@ -27,7 +27,7 @@ public static class UsageApi
         return usage;
     }
 
-    static async Task<Results<Ok<TenantUsage>, ProblemHttpResult>> Get(
+    internal static async Task<Results<Ok<TenantUsage>, ProblemHttpResult>> Get(
         string tenant, DateTime? from, DateTime? to, string? principal, Caller caller, OrchestratorDb db, TimeProvider time,
         CancellationToken cancellationToken)
     {

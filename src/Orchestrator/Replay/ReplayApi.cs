@@ -20,7 +20,7 @@ public static class ReplayApi
         return replays;
     }
 
-    static async Task<Results<Ok<ReplayPackage>, ProblemHttpResult>> Get(
+    internal static async Task<Results<Ok<ReplayPackage>, ProblemHttpResult>> Get(
         string traceId, bool? download, Caller caller, ReplayStore store, HttpContext http, CancellationToken cancellationToken)
     {
         var found = await store.FindAsync(caller, traceId, cancellationToken);
@@ -31,7 +31,7 @@ public static class ReplayApi
         return TypedResults.Ok(package);
     }
 
-    static async Task<Results<Ok<RerunReport>, ProblemHttpResult>> Rerun(
+    internal static async Task<Results<Ok<RerunReport>, ProblemHttpResult>> Rerun(
         string traceId, RerunRequest? request, Caller caller, ReplayStore store, IntentCatalog intents, CancellationToken cancellationToken)
     {
         var found = await store.FindAsync(caller, traceId, cancellationToken);
@@ -83,7 +83,7 @@ public static class ReplayApi
         return TypedResults.Ok(await ReplayEngine.RerunAsync(package, policy, source, cancellationToken));
     }
 
-    static async Task<Results<Ok<RunDiff>, ProblemHttpResult>> Diff(
+    internal static async Task<Results<Ok<RunDiff>, ProblemHttpResult>> Diff(
         string traceId, string? against, Caller caller, ReplayStore store, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(against))

@@ -69,7 +69,7 @@ internal static class StoreSetup
             {
                 // Straight to stderr too: the service exits now, before the asynchronous log sink would flush.
                 app.Logger.LogCritical("{Reason}", taken.Message);
-                await Console.Error.WriteLineAsync(taken.Message);
+                await System.Console.Error.WriteLineAsync(taken.Message);
                 return false;
             }
         }

@@ -33,14 +33,14 @@ public static class AdminApi
         return admin;
     }
 
-    static async Task<Ok<TenantPage>> ListTenants(Caller caller, TenantDirectory tenants, AuditTrail audit, CancellationToken cancellationToken)
+    internal static async Task<Ok<TenantPage>> ListTenants(Caller caller, TenantDirectory tenants, AuditTrail audit, CancellationToken cancellationToken)
     {
         var items = await tenants.ListAsync(cancellationToken);
         await audit.RecordAsync(caller, "tenant.list", "tenants", allowed: true);
         return TypedResults.Ok(new TenantPage(items));
     }
 
-    static async Task<Results<Ok<TenantDocument>, ProblemHttpResult>> GetTenant(
+    internal static async Task<Results<Ok<TenantDocument>, ProblemHttpResult>> GetTenant(
         string tenant, Caller caller, TenantDirectory tenants, AuditTrail audit, HttpContext http, CancellationToken cancellationToken)
     {
         if (!Identifiers.IsValid(tenant))

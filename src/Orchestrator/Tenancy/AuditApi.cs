@@ -18,7 +18,7 @@ public static class AuditApi
         return audit;
     }
 
-    static async Task<Results<Ok<AuditPage>, ProblemHttpResult>> List(
+    internal static async Task<Results<Ok<AuditPage>, ProblemHttpResult>> List(
         Caller caller, OrchestratorDb db, AuditTrail audit, HttpContext http, string? tenant, string? principal, string? action,
         DateTime? from, DateTime? to, int? limit, string? cursor, CancellationToken cancellationToken)
     {
@@ -67,7 +67,7 @@ public static class AuditApi
         return TypedResults.Ok(new AuditPage(items, rows.Count > take ? items[^1].Seq.ToString(System.Globalization.CultureInfo.InvariantCulture) : null));
     }
 
-    static async Task<Results<Ok<AuditVerification>, ProblemHttpResult>> Verify(
+    internal static async Task<Results<Ok<AuditVerification>, ProblemHttpResult>> Verify(
         Caller caller, AuditVerifier verifier, AuditTrail audit, HttpContext http, CancellationToken cancellationToken) =>
         caller.Has(Roles.Auditor)
             ? TypedResults.Ok(await verifier.VerifyAsync(cancellationToken))

@@ -162,7 +162,7 @@ public sealed partial class PostgresServer
                 catch (PostgresException e)
                 {
                     // Another login's session in it, say: the database stays, costing disk, never a wrong result.
-                    Console.Error.WriteLine($"Could not drop {name}, left by an earlier test run: {e.MessageText}");
+                    System.Console.Error.WriteLine($"Could not drop {name}, left by an earlier test run: {e.MessageText}");
                 }
             }
             Scalar(lease, $"SELECT pg_advisory_unlock({LeaseNamespace}, {runDatabases.Key})");

@@ -146,7 +146,7 @@ public sealed class MultiNodeTests
         var diag = await Api.BodyOf(await operatorClient.GetAsync("/v1/diag/nodes"));
         diag["items"]!.AsArray().Select(n => (n!.Str("id"), n.Str("alive"))).Should().BeEquivalentTo(Names.Select(n => (n, "True")));
 
-        Console.WriteLine($"[multi-node] started {started.TotalSeconds:0.0} s, submitted {submitted.TotalSeconds:0.0} s, " +
+        System.Console.WriteLine($"[multi-node] started {started.TotalSeconds:0.0} s, submitted {submitted.TotalSeconds:0.0} s, " +
                           $"finished {finished.TotalSeconds:0.0} s; ran {string.Join(", ", shares)}; {takeovers} runs taken over, {rerun} runs again, {restarted} effects started again; {context}");
     }
 
@@ -244,7 +244,7 @@ public sealed class MultiNodeTests
         view.Str("error.code").Should().Be("canceled");
         view.Str("node").Should().Be("node-a", "the run was stopped where it ran");
         ended.Should().BeLessThan(TimeSpan.FromSeconds(2), "node-a reads cancels every 250 ms (PropagationMs)");
-        Console.WriteLine($"[multi-node] cancel on node-b ended the run on node-a in {ended.TotalMilliseconds:0} ms");
+        System.Console.WriteLine($"[multi-node] cancel on node-b ended the run on node-a in {ended.TotalMilliseconds:0} ms");
     }
 
     [SkippableFact]
@@ -277,7 +277,7 @@ public sealed class MultiNodeTests
         // PropagationMs is 250; the margin covers a node's first (cold, just-in-time compiled) pass through this path.
         quarantined.Should().BeLessThan(TimeSpan.FromMilliseconds(250 + 1_500), "PropagationMs is 250");
         released.Should().BeLessThan(TimeSpan.FromMilliseconds(250 + 1_500), "PropagationMs is 250");
-        Console.WriteLine($"[multi-node] quarantine seen on node-b after {quarantined.TotalMilliseconds:0} ms, release after {released.TotalMilliseconds:0} ms");
+        System.Console.WriteLine($"[multi-node] quarantine seen on node-b after {quarantined.TotalMilliseconds:0} ms, release after {released.TotalMilliseconds:0} ms");
     }
 
     [SkippableFact]

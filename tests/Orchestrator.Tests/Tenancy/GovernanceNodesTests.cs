@@ -117,7 +117,7 @@ public sealed class GovernanceNodesTests
 
         applied.Should().BeLessThan(TimeSpan.FromMilliseconds(250 + 1_500), "PropagationMs is 250");
         revoked.Should().BeLessThan(TimeSpan.FromMilliseconds(250 + 1_500), "PropagationMs is 250");
-        Console.WriteLine($"[multi-node] tenant change seen on node-b after {applied.TotalMilliseconds:0} ms, revocation after {revoked.TotalMilliseconds:0} ms");
+        System.Console.WriteLine($"[multi-node] tenant change seen on node-b after {applied.TotalMilliseconds:0} ms, revocation after {revoked.TotalMilliseconds:0} ms");
         using var peterA = a.Client(created.Str("key"));
         (await peterA.GetAsync("/v1/jobs")).StatusCode.Should().Be(HttpStatusCode.Unauthorized, "on the node that revoked it, at once");
     }
