@@ -7,6 +7,7 @@ using Orchestrator.Hosting;
 using Orchestrator.Jobs;
 using Orchestrator.Memory;
 using Orchestrator.Replay;
+using Orchestrator.Rollout;
 using Orchestrator.Storage;
 using Orchestrator.Telemetry;
 using Orchestrator.Tenancy;
@@ -35,6 +36,7 @@ builder.AddJobs();
 builder.AddActing();
 builder.AddReplay();
 builder.AddEvaluation(args);
+builder.AddRollout();
 
 var app = builder.Build();
 app.WarnWithoutKeys();
@@ -67,6 +69,7 @@ app.MapModels().RequireAuthorization();
 app.MapReplay().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapMemory().RequireAuthorization(TenancySetup.UserPolicy);
 app.MapEvaluation().RequireAuthorization(TenancySetup.OperatorPolicy);
+app.MapRollout().RequireAuthorization(TenancySetup.OperatorPolicy);
 app.MapApprovals().RequireAuthorization();
 app.MapDiag();
 
