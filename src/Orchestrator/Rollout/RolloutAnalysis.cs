@@ -67,7 +67,7 @@ internal sealed class RolloutAnalysis(IDbContextFactory<OrchestratorDb> dbs, IOp
                 reasons.Add($"error rate {candidateStats.ErrorRate:P1} vs stable {stableStats.ErrorRate:P1} (more than +{o.MaxErrorRateIncrease:P1})");
             if (candidateStats.BreachRate - stableStats.BreachRate > o.MaxBreachRateIncrease)
                 reasons.Add($"SLA breach rate {candidateStats.BreachRate:P1} vs stable {stableStats.BreachRate:P1} (more than +{o.MaxBreachRateIncrease:P1})");
-            if (candidateStats.P95RunMs is { } cp && stableStats.P95RunMs is { } sp && cp > Math.Max(sp, 1) * o.MaxP95Ratio)
+            if (candidateStats.P95RunMs is { } cp && stableStats.P95RunMs is { } sp && cp > sp * o.MaxP95Ratio && cp - sp >= o.MinP95DifferenceMs)
                 reasons.Add($"p95 run time {cp} ms vs stable {sp} ms (more than x{o.MaxP95Ratio})");
             verdict = reasons.Count > 0 ? "failing" : "healthy";
         }

@@ -42,6 +42,10 @@ public sealed class RolloutOptions : IValidatableObject
     [Range(1.0, 100.0)]
     public double MaxP95Ratio { get; set; } = 1.5;
 
+    /// <summary>A p95 slower by less than this (ms) never fails a candidate, whatever the ratio (milliseconds of noise are not a regression).</summary>
+    [Range(0, 3_600_000)]
+    public int MinP95DifferenceMs { get; set; } = 100;
+
     /// <summary>Most finished jobs read per comparison (newest first).</summary>
     [Range(100, 1_000_000)]
     public int MaxJobsRead { get; set; } = 20_000;
