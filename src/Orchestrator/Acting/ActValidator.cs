@@ -6,7 +6,8 @@ using Orchestrator.Workflow;
 namespace Orchestrator.Acting;
 
 /// <summary>Checks an act request once, at the edge, and fills its defaults; the inside trusts the result.</summary>
-internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, Microsoft.Extensions.Options.IOptions<ActingOptions> options)
+internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, Microsoft.Extensions.Options.IOptions<ActingOptions> options,
+    IVersionChooser? versions = null)
 {
     const int MaxKey = 200;
     static readonly string[] MessageRoles = ["system", "user", "assistant"];
@@ -17,7 +18,11 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
     /// In-process callers only (an evaluation): the policy the act runs under instead of the catalog's. Its snapshot must
     /// be stored before the act is admitted (the job names it by content hash).
     /// </param>
-    public ActCheck Check(ActRequest request, string? headerKey, IntentPolicy? policy = null)
+    /// <param name="subject">
+    /// Who asks (tenant, principal): the artifact versions (prompts, policy, routing) are chosen for them, pinned by the
+    /// request's <c>versions</c>, assigned by a rollout, or stable. Null: the catalog's policy, no versions.
+    /// </param>
+    public ActCheck Check(ActRequest request, string? headerKey, IntentPolicy? policy = null, (string Tenant, string Principal)? subject = null)
     {
         var errors = new Dictionary<string, string[]>();
         void Error(string field, string message) => errors[field] = [message];
@@ -27,6 +32,15 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
         if (policy is not null && policy.Intent != intent)
             Error("intent", $"The act is for '{intent}' but the policy it runs under is for '{policy.Intent}'.");
         policy ??= intents.Find(intent);
+        VersionChoice? chosen = null;
+        if (!overridden && policy is not null && versions is not null && subject is { } who)
+        {
+            chosen = versions.Choose(intent, who.Tenant, who.Principal, request.Session, request.Versions, out var field, out var error);
+            if (chosen is not null)
+                policy = chosen.Policy;
+            else if (field is not null)
+                Error(field, error ?? "Unknown version.");
+        }
         if (policy is null)
             Error("intent", $"Unknown intent '{intent}'; known: {string.Join(", ", intents.All.Select(p => p.Intent).Order())}.");
 
@@ -112,7 +126,7 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
         else if (key?.Any(char.IsControl) == true)
             Error("idempotencyKey", "An idempotency key must not contain control characters.");
 
-        if (!overridden && request.Versions?.Policy is { } pin && policy is not null && pin != policy.Version)
+        if (!overridden && versions is null && request.Versions?.Policy is { } pin && policy is not null && pin != policy.Version)
             Error("versions.policy", $"Policy version '{pin}' of '{intent}' is not available; version '{policy.Version}' is in force.");
 
         if (errors.Count > 0)
@@ -129,7 +143,7 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
                 DeadlineMs = deadlineMs,
                 IdempotencyKey = key,
             },
-            policy!, sync, priority, (int)deadlineMs, key), null, null);
+            policy!, sync, priority, (int)deadlineMs, key) { Versions = chosen?.Versions }, null, null);
     }
 
     static bool Invalid(Dictionary<string, string[]> errors, string field, string message)
@@ -142,4 +156,8 @@ internal sealed class ActValidator(IntentCatalog intents, ModelGateway gateway, 
 /// <summary>The verdict on an act request: admitted, invalid (field errors), or asking for a capability the intent lacks.</summary>
 internal sealed record ActCheck(AdmittedAct? Admitted, Dictionary<string, string[]>? Errors, string? CapabilityDenied);
 
-internal sealed record AdmittedAct(ActRequest Request, IntentPolicy Policy, bool Sync, JobPriority Priority, int DeadlineMs, string? IdempotencyKey);
+internal sealed record AdmittedAct(ActRequest Request, IntentPolicy Policy, bool Sync, JobPriority Priority, int DeadlineMs, string? IdempotencyKey)
+{
+    /// <summary>The artifact versions chosen for the job (null: an in-process caller's own policy).</summary>
+    public JobVersions? Versions { get; init; }
+}

@@ -34,7 +34,8 @@ internal sealed class Admission(
     IEnumerable<AdmissionCheck> checks,
     JobEvents events,
     AuditTrail audit,
-    TenantDirectory tenants)
+    TenantDirectory tenants,
+    IVersionChooser? versions = null)
 {
     AdmissionCheck[]? _checks;
 
@@ -49,7 +50,7 @@ internal sealed class Admission(
     public async Task<ActAnswer> ActAsync(ActRequest request, string? headerKey, Caller caller, CancellationToken cancellationToken, bool streamed = false,
         IntentPolicy? policy = null)
     {
-        var check = validator.Check(request, headerKey, policy);
+        var check = validator.Check(request, headerKey, policy, (caller.Tenant, caller.Principal));
         if (check.Admitted is not { } act)
         {
             var code = check.Errors is not null ? Problems.ValidationFailed : Problems.CapabilityDenied;
@@ -70,6 +71,10 @@ internal sealed class Admission(
         // The act as the tenant's rules let it run (priority, deadline, routing clamped), still sync if it was.
         act = admitting.Act with { Sync = act.Sync };
 
+        // The policy chosen for these versions is named by content hash: its snapshot must be stored before the job is.
+        if (act.Versions is not null && versions is not null)
+            await versions.EnsureStoredAsync(act.Policy, cancellationToken);
+
         var now = time.GetUtcNow().UtcDateTime;
         var job = new Job
         {
@@ -87,6 +92,7 @@ internal sealed class Admission(
             DeadlineMs = act.DeadlineMs,
             PolicyHash = act.Policy.ContentHash,
             RoutingHash = routing.Hash,
+            Versions = act.Versions is null ? null : JsonSerializer.Serialize(act.Versions, WorkflowJson.Default.JobVersions),
             CreatedAt = now,
             DeadlineAt = now.AddMilliseconds(act.DeadlineMs),
         };

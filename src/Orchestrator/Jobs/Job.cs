@@ -26,6 +26,12 @@ public sealed class Job : ILeased
 
     public string? RoutingHash { get; set; }
 
+    /// <summary>
+    /// The artifact versions the job runs with and why, as JSON (<see cref="Workflow.JobVersions"/>); chosen once at
+    /// admission, so a job that waits (approval, retry, a crash) resumes on the versions it started with.
+    /// </summary>
+    public string? Versions { get; set; }
+
     public int DeadlineMs { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime DeadlineAt { get; set; }
@@ -110,6 +116,7 @@ internal sealed class JobConfiguration : IEntityTypeConfiguration<Job>
         job.Property(j => j.RoutingHash).HasMaxLength(64);
         job.Property(j => j.ErrorCode).HasMaxLength(64);
         job.Property(j => j.Owner).HasMaxLength(200);
+        job.Property(j => j.Versions).HasMaxLength(1000);
         job.Ignore(j => j.IsTerminal);
         job.Ignore(j => j.Admitted);
         job.Ignore(j => j.LeasedHere);

@@ -432,7 +432,14 @@ internal sealed class JobExecution(
         { "tenant", job.Tenant },
         { "intent", job.Intent },
         { "priority", WireNames.Of(job.Priority) },
+        { "versions", VersionTag(job.Versions) },
     };
+
+    /// <summary>The job's versions as one metric tag (<c>prompts=v1,policy=v2,routing=v1</c>), read once per distinct JSON.</summary>
+    static string? VersionTag(string? versions) => versions is null ? null : VersionTags.GetOrAdd(versions,
+        v => JsonSerializer.Deserialize(v, WorkflowJson.Default.JobVersions)?.Tag ?? "");
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> VersionTags = new(StringComparer.Ordinal);
 
     internal static long Milliseconds(TimeSpan span) => Math.Max(0, (long)span.TotalMilliseconds);
 }

@@ -35,6 +35,9 @@ public sealed record JobView(
     /// <summary>What the job reserved of its tenant's daily budgets at admission (its worst case); null when no budget applied.</summary>
     public JobBudget? Budget { get; init; }
 
+    /// <summary>The prompts, policy and routing versions the job runs with and why (pinned, rollout, stable); null for jobs from before versions.</summary>
+    public JobVersions? Versions { get; init; }
+
     public static JobView From(Job job, DateTime now)
     {
         var started = job.StartedAt;
@@ -56,6 +59,7 @@ public sealed record JobView(
             Budget = job.HeldTokens is { } tokens
                 ? new JobBudget(tokens, (job.HeldMicros ?? 0) / (decimal)Tenancy.Ledger.MicrosPerUsd, job.IsTerminal)
                 : null,
+            Versions = job.Versions is null ? null : JsonSerializer.Deserialize(job.Versions, WorkflowJson.Default.JobVersions),
         };
     }
 }

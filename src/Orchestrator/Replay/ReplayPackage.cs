@@ -30,6 +30,9 @@ public sealed record ReplayPackage(
     ReplaySeeds Seeds)
 {
     public const string CurrentFormat = "orchestrator.replay/1";
+
+    /// <summary>The artifact versions (prompts, policy, routing) the job ran with and why; null for jobs from before versions.</summary>
+    public JobVersions? Assigned { get; init; }
 }
 
 public sealed record ReplayVersions(VersionRef Policy, VersionRef Prompts, VersionRef Routing);

@@ -101,7 +101,10 @@ internal sealed class ReplayStore(
                 n.StartedAt, n.CompletedAt,
                 n.StartedAt is { } s && n.CompletedAt is { } c ? (long)(c - s).TotalMilliseconds : null)).ToList(),
             new ReplaySeeds(request.Seed is null ? "FNV-1a 64 of traceId + '/' + nodeId, low 53 bits" : "FNV-1a 64 of request.seed + '/' + nodeId, low 53 bits",
-                nodes.ToDictionary(n => n.NodeId, n => Seeds.For(request.Seed ?? job.TraceId, n.NodeId))));
+                nodes.ToDictionary(n => n.NodeId, n => Seeds.For(request.Seed ?? job.TraceId, n.NodeId))))
+        {
+            Assigned = view.Versions,
+        };
     }
 
     static JsonElement? Parse(string? json) => json is null ? null : JsonDocument.Parse(json).RootElement.Clone();

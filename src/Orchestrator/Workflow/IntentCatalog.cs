@@ -16,10 +16,14 @@ public sealed class WorkflowOptions
     public string DefaultIntent { get; set; } = "text/respond";
 }
 
-/// <summary>The intent policies in force, loaded once at start-up; a broken policy file stops start-up naming the file.</summary>
+/// <summary>
+/// The intent policies in force. The shipped files are read at start-up (a broken policy file stops start-up naming the
+/// file); after that the stable policies of the store's artifacts are published here (Rollout), so a new stable version is
+/// in force without a restart.
+/// </summary>
 public sealed class IntentCatalog
 {
-    readonly FrozenDictionary<string, IntentPolicy> _policies;
+    volatile FrozenDictionary<string, IntentPolicy> _policies;
 
     public IntentCatalog(IOptions<WorkflowOptions> options, IHostEnvironment environment)
     {
@@ -34,6 +38,7 @@ public sealed class IntentCatalog
         }
         // The OpenAI-compatible endpoint's intent is part of the service, not of the operator's folder; a file may still
         // define it (its deadline, its routing) and then wins.
+        Shipped = [.. policies.Values];
         policies.TryAdd(ChatIntent.Name, Parse(ChatIntent.Policy));
         DefaultIntent = options.Value.DefaultIntent;
         if (!policies.ContainsKey(DefaultIntent))
@@ -43,6 +48,22 @@ public sealed class IntentCatalog
     }
 
     public string DefaultIntent { get; }
+
+    /// <summary>The policies of the shipped files, as read at start-up (they become version <c>v1</c> of the policies artifact).</summary>
+    public IReadOnlyList<IntentPolicy> Shipped { get; }
+
+    /// <summary>Puts a new set of policies in force (the stable version of the policies artifact); the chat intent stays built in.</summary>
+    public void Publish(IEnumerable<IntentPolicy> policies)
+    {
+        var next = new Dictionary<string, IntentPolicy>(StringComparer.Ordinal);
+        foreach (var policy in policies)
+            next[policy.Intent] = policy;
+        if (!next.ContainsKey(ChatIntent.Name) && _policies.TryGetValue(ChatIntent.Name, out var chat))
+            next[ChatIntent.Name] = chat;
+        if (!next.ContainsKey(DefaultIntent))
+            return;
+        _policies = next.ToFrozenDictionary(StringComparer.Ordinal);
+    }
 
     public IEnumerable<IntentPolicy> All => _policies.Values;
 

@@ -50,6 +50,11 @@ public sealed record IntentPolicy
 public sealed record PolicyRouting
 {
     public string? Strategy { get; set; }
+
+    /// <summary>Allow-list of catalog model ids for this intent; the request's <c>routing.models</c> wins.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? Models { get; set; }
+
     public bool Hedge { get; set; }
 }
 

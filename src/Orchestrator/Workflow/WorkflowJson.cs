@@ -11,6 +11,7 @@ namespace Orchestrator.Workflow;
     NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(ActRequest))]
 [JsonSerializable(typeof(IntentPolicy))]
+[JsonSerializable(typeof(JobVersions))]
 [JsonSerializable(typeof(ModelCheckpoint))]
 [JsonSerializable(typeof(ModelInput))]
 [JsonSerializable(typeof(EffectInput))]

@@ -64,7 +64,7 @@ internal static class Routing
     /// <summary>The request's routing, then the intent policy's, then the gateway default, in that order.</summary>
     public static RoutingRequest For(ActRequest request, IntentPolicy policy, PolicyNode node, string defaultStrategy) => new(
         request.Routing?.Strategy ?? policy.Routing.Strategy ?? defaultStrategy,
-        request.Routing?.Models,
+        request.Routing?.Models ?? policy.Routing.Models,
         request.Routing?.Hedge ?? policy.Routing.Hedge,
         node.Requires);
 }
