@@ -27,10 +27,13 @@ internal sealed record ApprovalGate(string RuleVersion, RuleSnapshot Rule);
 /// </summary>
 internal sealed class ApprovalRules(IOptions<ApprovalsOptions> options)
 {
-    readonly List<(ApprovalRuleOptions Options, string Version, Regex? Glob)> _rules = options.Value.Rules
+    readonly List<(ApprovalRuleOptions Options, string Version, Regex? Glob)> _rules = options.Value.Rules.Where(r => r.Enabled)
         .Select(r => (r, Version(r), r.PathGlob is { } glob ? GlobRegex(glob) : null)).ToList();
 
     public bool Any => _rules.Count > 0;
+
+    /// <summary>Whether any rule could fire for this capability (so a call of another one need not look for its approval).</summary>
+    public bool MayGate(string capability) => _rules.Any(r => r.Options.Capability is not { } pattern || CapabilityPattern.Matches(pattern, capability));
 
     /// <summary>The gate for this call, or null when no rule fires.</summary>
     public ApprovalGate? Evaluate(string tenant, string capability, string risk, JsonElement arguments)
