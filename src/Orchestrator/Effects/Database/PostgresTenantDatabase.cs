@@ -37,7 +37,7 @@ internal sealed class PostgresTenantDatabase : TenantDatabase, IAsyncDisposable
 
     static string Hex(byte[] bytes, int chars) => Convert.ToHexStringLower(bytes)[..chars];
 
-    public string SchemaOf(string tenant)
+    public static string SchemaOf(string tenant)
     {
         var readable = new string(tenant.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_').Take(30).ToArray());
         return $"{SqlRules.ReservedPrefix}t_{readable}_{Hex(SHA256.HashData(Encoding.UTF8.GetBytes(tenant)), 8)}";

@@ -90,7 +90,7 @@ internal abstract class TenantDatabase(DatabaseOptions options)
             var row = new JsonObject();
             for (var i = 0; i < names.Length; i++)
                 row[names[i]] = Json(reader.IsDBNull(i) ? null : reader.GetValue(i));
-            bytes += row.ToJsonString().Length;
+            bytes += row.ToJsonString(Relaxed).Length;
             if (bytes > options.MaxResultBytes)
             {
                 truncated = true;
@@ -129,5 +129,8 @@ internal abstract class TenantDatabase(DatabaseOptions options)
 
     protected static EffectRefusedException Denied(string why, string rule) => new(Problems.CapabilityDenied, $"The statement is not allowed: {why}.", rule);
 
-    protected static EffectResult Answer(JsonObject result) => new(true, result.ToJsonString());
+    /// <summary>Quotes and apostrophes stay as they are (the model reads the text), still valid JSON.</summary>
+    static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    protected static EffectResult Answer(JsonObject result) => new(true, result.ToJsonString(Relaxed));
 }
