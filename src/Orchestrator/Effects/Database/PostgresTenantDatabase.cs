@@ -44,7 +44,9 @@ internal sealed class PostgresTenantDatabase : TenantDatabase, IAsyncDisposable
     }
 
     /// <summary>Roles are the cluster's, so the name holds the database: two stores on one cluster never share a role.</summary>
-    public string RoleOf(string tenant) => $"{SqlRules.ReservedPrefix}r_{Hex(SHA256.HashData(Encoding.UTF8.GetBytes(Database + "\n" + tenant)), 32)}";
+    public string RoleOf(string tenant) => RoleFor(Database, tenant);
+
+    public static string RoleFor(string database, string tenant) => $"{SqlRules.ReservedPrefix}r_{Hex(SHA256.HashData(Encoding.UTF8.GetBytes(database + "\n" + tenant)), 32)}";
 
     string PasswordOf(string tenant) => Hex(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes("db-role\n" + Database + "\n" + tenant)), 64);
 
@@ -113,10 +115,14 @@ internal sealed class PostgresTenantDatabase : TenantDatabase, IAsyncDisposable
 
     async Task<EffectResult> RunAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, JsonElement parameters, bool readOnly, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(sql, connection, transaction)
+        // One batch command is sent as one Parse message, never split at semicolons by the client: the server refuses a
+        // text that holds several statements ("cannot insert multiple commands into a prepared statement").
+        var command = new NpgsqlBatchCommand(sql);
+        await using var batch = new NpgsqlBatch(connection, transaction)
         {
             // The server's statement_timeout stops it; this is the client's own bound should the statement lift that.
-            CommandTimeout = (int)Math.Ceiling(Options.StatementTimeout.TotalSeconds) + 2,
+            Timeout = (int)Math.Ceiling(Options.StatementTimeout.TotalSeconds) + 2,
+            BatchCommands = { command },
         };
         foreach (var (name, value) in Parameters(parameters))
         {
@@ -128,7 +134,7 @@ internal sealed class PostgresTenantDatabase : TenantDatabase, IAsyncDisposable
         }
         try
         {
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
             return Answer(await ReadAsync(reader, write: !readOnly, cancellationToken));
         }
         catch (PostgresException error) when (error.SqlState == PostgresErrorCodes.InsufficientPrivilege)
@@ -207,7 +213,11 @@ internal sealed class PostgresTenantDatabase : TenantDatabase, IAsyncDisposable
             try
             {
                 // The password is hex, so the literal needs no escaping.
-                await Run($"{(exists ? "ALTER" : "CREATE")} ROLE {Quote(role)} WITH LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '{password}'");
+                // A role that exists is only given its login and password again: naming SUPERUSER-class attributes in an
+                // ALTER needs a superuser, even to say NO.
+                await Run(exists
+                    ? $"ALTER ROLE {Quote(role)} WITH LOGIN NOINHERIT PASSWORD '{password}'"
+                    : $"CREATE ROLE {Quote(role)} WITH LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '{password}'");
             }
             catch (PostgresException error) when (error.SqlState == PostgresErrorCodes.InsufficientPrivilege)
             {
