@@ -33,13 +33,15 @@ internal sealed class ApprovalRules(IOptions<ApprovalsOptions> options, TenantDi
 {
     sealed record Compiled(ApprovalRuleOptions Options, string Name, string Version, Regex? Glob);
 
-    readonly IReadOnlyList<Compiled> _configured = options.Value.Rules.Select((r, i) => Compile(r, r.Name ?? $"rules/{i}")).ToList();
+    readonly IReadOnlyList<Compiled> _configured = options.Value.Rules.Select((r, i) => (Rule: r, Index: i)).Where(r => r.Rule.Enabled)
+        .Select(r => Compile(r.Rule, r.Rule.Name ?? $"rules/{r.Index}")).ToList();
 
     /// <summary>Each tenant's rules compiled once per version of its document.</summary>
     readonly ConcurrentDictionary<string, (long Version, IReadOnlyList<Compiled> Rules)> _tenants = new(StringComparer.Ordinal);
 
-    /// <summary>Whether any rule could fire for a call of <paramref name="tenant"/>.</summary>
-    public bool AnyFor(string tenant) => _configured.Count > 0 || TenantRules(tenant).Count > 0;
+    /// <summary>Whether any rule could fire for this capability (so a call of another one need not look for its approval).</summary>
+    public bool MayGate(string tenant, string capability) => _configured.Concat(TenantRules(tenant))
+        .Any(r => r.Options.Capability is not { } pattern || CapabilityPattern.Matches(pattern, capability));
 
     /// <summary>The gate for this call, or null when no rule fires.</summary>
     public ApprovalGate? Evaluate(string tenant, string capability, string risk, JsonElement arguments)

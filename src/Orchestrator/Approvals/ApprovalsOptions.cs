@@ -22,6 +22,10 @@ public sealed class ApprovalRuleOptions
     /// <summary>How the approval names the rule; <c>rules/N</c> when not given.</summary>
     public string? Name { get; set; }
 
+    /// <summary>False drops the rule (e.g. the shipped <c>db-writes</c> rule, which configuration cannot delete). Not part of its version.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Enabled { get; set; } = true;
+
     /// <summary>A capability (<c>fs/write</c>), a family (<c>fs/*</c>) or <c>*</c>.</summary>
     public string? Capability { get; set; }
 

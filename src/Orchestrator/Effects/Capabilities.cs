@@ -9,8 +9,10 @@ public static class Capabilities
     public const string FsAppend = "fs/append";
     public const string HttpFetch = "http/fetch";
     public const string ProcessRun = "process/run";
+    public const string DbQuery = "db/query";
+    public const string DbWrite = "db/write";
 
-    public static readonly IReadOnlyList<string> All = [FsRead, FsList, FsWrite, FsAppend, HttpFetch, ProcessRun];
+    public static readonly IReadOnlyList<string> All = [FsRead, FsList, FsWrite, FsAppend, HttpFetch, ProcessRun, DbQuery, DbWrite];
 
     public static bool IsKnown(string? capability) => capability is not null && All.Contains(capability);
 

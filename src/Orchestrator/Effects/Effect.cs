@@ -42,7 +42,17 @@ internal interface IEffect
     /// </summary>
     Task<Reconciliation> ReconcileAsync(EffectCall call, EffectPlan plan, CancellationToken cancellationToken) =>
         Task.FromResult(Reconciliation.Unknown);
+
+    /// <summary>
+    /// Like <see cref="ReconcileAsync"/>, with the answer an applied call gave when the effect recorded it (db/write keeps it
+    /// in the same transaction as the write), so the resumed run reads what the first run would have.
+    /// </summary>
+    async Task<Settlement> SettleAsync(EffectCall call, EffectPlan plan, CancellationToken cancellationToken) =>
+        new(await ReconcileAsync(call, plan, cancellationToken), null);
 }
+
+/// <summary>Whether a call found started after a crash happened, and its recorded answer when the effect kept one.</summary>
+internal sealed record Settlement(Reconciliation Verdict, EffectResult? Result);
 
 /// <summary>One call of an effect: its arguments, the tenant and principal it runs for, and its idempotency key.</summary>
 internal sealed record EffectCall(string Capability, JsonElement Arguments, string Tenant, string IdempotencyKey, string Principal = "");

@@ -4,6 +4,7 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
+using Orchestrator.Effects.Database;
 using Orchestrator.Telemetry;
 
 namespace Orchestrator.Effects;
@@ -48,6 +49,12 @@ internal sealed class EffectRegistry
 
         public Task<Reconciliation> ReconcileAsync(EffectCall call, EffectPlan plan, CancellationToken cancellationToken) =>
             Guard(() => inner.ReconcileAsync(call, plan, cancellationToken));
+
+        public async Task<Settlement> SettleAsync(EffectCall call, EffectPlan plan, CancellationToken cancellationToken)
+        {
+            var settled = await Guard(() => inner.SettleAsync(call, plan, cancellationToken));
+            return settled.Result is { } result && secrets.Any ? settled with { Result = result with { Content = secrets.Scrub(result.Content) } } : settled;
+        }
 
         public async Task<EffectResult> RunAsync(EffectCall call, EffectPlan plan, CancellationToken cancellationToken)
         {
@@ -122,6 +129,7 @@ internal static class EffectsSetup
         services.AddSingleton<IEffect, FsAppend>();
         services.AddSingleton<IEffect, HttpFetch>();
         services.AddSingleton<IEffect, ProcessRun>();
+        builder.AddDatabaseEffects();
         services.AddSingleton<EffectRegistry>();
         return builder;
     }

@@ -15,6 +15,9 @@ namespace Orchestrator.Effects;
 /// </remarks>
 internal sealed class Workspace(string root)
 {
+    /// <summary>The workspace folder that holds the tenant's SQLite database; file effects do not reach it.</summary>
+    public const string DatabaseFolder = ".db";
+
     /// <summary>The tenant's workspace folder, created on first use.</summary>
     public string Root { get; } = Path.GetFullPath(root);
 
@@ -41,6 +44,9 @@ internal sealed class Workspace(string root)
         var full = Path.GetFullPath(Path.Combine(Root, relative));
         if (!IsInside(full, Root))
             throw Denied(relative, "it leads outside the workspace", "fs.outside");
+        // The tenant's database (db/query, db/write) and its journal are reached through the database effects only.
+        if (IsInside(full, Path.Combine(Root, DatabaseFolder)))
+            throw Denied(relative, $"'{DatabaseFolder}' holds the tenant's database, which db/query and db/write reach", "fs.reserved");
 
         var real = RealPath(full);
         var realRoot = RealPath(Root);

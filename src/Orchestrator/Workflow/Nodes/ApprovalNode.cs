@@ -50,7 +50,7 @@ internal sealed class ApprovalNode : NodeHandler<ApprovalStep, ApprovalCheckpoin
         var effect = step.Effect;
         var capability = effect.Capability!;
         var id = ApprovalStore.IdFor(run.JobId, step.NodeId);
-        var approval = node is null && !store.Rules.AnyFor(run.Tenant) ? null : await store.FindAsync(id, cancellationToken);
+        var approval = node is null && !store.Rules.MayGate(run.Tenant, capability) ? null : await store.FindAsync(id, cancellationToken);
         if (approval is null)
         {
             var risk = EffectNode.RiskName(live.Effects.Find(capability)!.RiskOf(effect.Call.Arguments));

@@ -83,14 +83,15 @@ internal sealed class EffectNode : NodeHandler<EffectStep, EffectCheckpoint>
         if (effect.RiskOf(call.Arguments) != EffectRisk.NonIdempotent)
             return null;
         var recorded = node.Input is null ? null : JsonSerializer.Deserialize(node.Input, WorkflowJson.Default.EffectInput);
-        var verdict = recorded is null
-            ? Reconciliation.Unknown
-            : await effect.ReconcileAsync(call, new EffectPlan(recorded.Facts), cancellationToken);
-        switch (verdict)
+        var settled = recorded is null
+            ? new Settlement(Reconciliation.Unknown, null)
+            : await effect.SettleAsync(call, new EffectPlan(recorded.Facts), cancellationToken);
+        switch (settled.Verdict)
         {
             case Reconciliation.Applied:
-                var checkpoint = new EffectCheckpoint(recorded!.CallId, true,
-                    JsonSerializer.Serialize(new { reconciled = "applied before a restart" }, EffectJson.Options), Reconciled: "applied");
+                // The answer the effect recorded with its change, where it keeps one (db/write); otherwise only that it happened.
+                var checkpoint = new EffectCheckpoint(recorded!.CallId, settled.Result?.Ok ?? true,
+                    settled.Result?.Content ?? JsonSerializer.Serialize(new { reconciled = "applied before a restart" }, EffectJson.Options), Reconciled: "applied");
                 live.End(node, NodeStatus.Succeeded, JsonSerializer.Serialize(checkpoint, WorkflowJson.Default.EffectCheckpoint));
                 live.Log.LogInformation("Effect {Key} was applied before the restart; not repeated", call.IdempotencyKey);
                 return checkpoint;
