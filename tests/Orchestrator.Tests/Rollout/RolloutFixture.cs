@@ -17,6 +17,9 @@ internal static class Rollouts
             ["Orchestrator:Models:1:Id"] = "alt",
             ["Orchestrator:Models:1:Provider"] = "simulated",
             ["Orchestrator:Models:1:Quality"] = "0.1",
+            // Slower, so latency-first over both models (the shipped routing) always picks sim: without it the two
+            // score alike and which answers depends on this node's latency samples.
+            ["Orchestrator:Models:1:LatencyMs"] = "30",
             ["Orchestrator:Node:PropagationMs"] = "100",
         };
         foreach (var (k, v) in more ?? new Dictionary<string, string?>())

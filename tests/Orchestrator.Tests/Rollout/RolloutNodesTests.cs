@@ -13,6 +13,8 @@ public sealed class RolloutNodesTests
         ["Orchestrator:Models:1:Id"] = "alt",
         ["Orchestrator:Models:1:Provider"] = "simulated",
         ["Orchestrator:Models:1:Quality"] = "0.1",
+        // Slower, so the shipped routing (latency-first over both) always picks sim on a node that ran alt for a while.
+        ["Orchestrator:Models:1:LatencyMs"] = "30",
     };
 
     static async Task<string> ModelOfNextJob(HttpClient user)
