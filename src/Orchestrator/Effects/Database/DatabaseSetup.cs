@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Orchestrator.Storage;
 
@@ -24,6 +25,32 @@ internal static class DatabaseSetup
         services.AddSingleton<DatabaseEffects>();
         services.AddSingleton<IEffect, DbQuery>();
         services.AddSingleton<IEffect, DbWrite>();
+        services.AddHostedService<DatabaseProbe>();
+        services.AddHealthChecks().AddCheck<DatabaseHealth>("database", tags: ["ready"]);
         return builder;
+    }
+}
+
+/// <summary>
+/// <c>/health/ready</c>'s <c>database</c> entry: degraded (still ready: every other effect works) with <c>unavailable</c> and
+/// the reason when db/query and db/write cannot run here (on PostgreSQL, a store user without CREATEROLE).
+/// </summary>
+internal sealed class DatabaseHealth(TenantDatabase database) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var (available, description) = await database.StateAsync(cancellationToken);
+        return available ? HealthCheckResult.Healthy(description) : HealthCheckResult.Degraded(description);
+    }
+}
+
+/// <summary>Says at start-up, in the log, when db/* will be refused, rather than at the first agent that tries.</summary>
+internal sealed class DatabaseProbe(TenantDatabase database, ILogger<DatabaseProbe> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var (available, description) = await database.StateAsync(stoppingToken);
+        if (!available)
+            log.LogWarning("db/query and db/write: {Database}", description);
     }
 }

@@ -33,6 +33,27 @@ internal sealed class PostgresTenantDatabase : TenantDatabase, IAsyncDisposable
 
     public override bool IsPostgres => true;
 
+    /// <summary>
+    /// Available when the store's user may make the tenants' roles (CREATEROLE, or superuser); asked of the server each
+    /// time, so a grant made while the service runs shows at the next check and the next db/* call.
+    /// </summary>
+    public override async Task<(bool Available, string Description)> StateAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(_store.ConnectionString);
+            await connection.OpenAsync(cancellationToken);
+            await using var command = new NpgsqlCommand("SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user", connection);
+            return await command.ExecuteScalarAsync(cancellationToken) is true
+                ? (true, "A schema and a login role per tenant in the store's database.")
+                : (false, $"unavailable: the store's PostgreSQL user '{_store.Username}' lacks CREATEROLE, so db/query and db/write are refused (rule db.unavailable) rather than run unconfined; grant it CREATEROLE.");
+        }
+        catch (Exception error) when (error is NpgsqlException or InvalidOperationException)
+        {
+            return (false, "unavailable: the store cannot be asked (" + error.Message + ").");
+        }
+    }
+
     string Database => _store.Database ?? _store.Username ?? "postgres";
 
     static string Hex(byte[] bytes, int chars) => Convert.ToHexStringLower(bytes)[..chars];

@@ -24,6 +24,9 @@ internal sealed class SqliteTenantDatabase(FileEffects files, IOptions<DatabaseO
 
     public override bool IsPostgres => false;
 
+    public override Task<(bool Available, string Description)> StateAsync(CancellationToken cancellationToken) =>
+        Task.FromResult((true, "A SQLite file per tenant in its workspace (.db/tenant.db), confined by the engine's authorizer."));
+
     public string FileOf(EffectCall call) => Path.Combine(files.WorkspaceOf(call).Root, Workspace.DatabaseFolder, "tenant.db");
 
     public override async Task<EffectResult> QueryAsync(EffectCall call, string sql, JsonElement parameters, CancellationToken cancellationToken)

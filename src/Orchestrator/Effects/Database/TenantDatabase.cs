@@ -20,6 +20,9 @@ internal abstract class TenantDatabase(DatabaseOptions options)
 
     public abstract bool IsPostgres { get; }
 
+    /// <summary>Whether db/* can run here at all, and why not: what <c>/health/ready</c> reports as its <c>database</c> entry.</summary>
+    public abstract Task<(bool Available, string Description)> StateAsync(CancellationToken cancellationToken);
+
     /// <summary>Runs a read-only statement; the engine refuses a write whatever the text.</summary>
     public abstract Task<EffectResult> QueryAsync(EffectCall call, string sql, JsonElement parameters, CancellationToken cancellationToken);
 
