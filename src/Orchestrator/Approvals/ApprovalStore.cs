@@ -150,6 +150,15 @@ internal sealed class ApprovalStore(
     /// or principal, escalations so far included; the requester only if the rule allows it. Another tenant's approval is
     /// not found; a decided one is a conflict.
     /// </summary>
+    /// <summary>A decision the caller may not make: <c>403</c>, and on record as every refusal of authority is (<c>access.denied</c>).</summary>
+    async Task<DecisionOutcome> RefusedAsync(Caller caller, Approval approval, bool approve, string message)
+    {
+        await audit.RecordAsync(caller, "access.denied", Resource(approval), allowed: false, message, approval.TraceId,
+            new { approval = approval.Id, job = approval.JobId, capability = approval.Capability, asked = approve ? "approve" : "reject" },
+            tenant: approval.Tenant);
+        return new DecisionOutcome(null, Problems.Forbidden, message);
+    }
+
     public async Task<DecisionOutcome> DecideAsync(Caller caller, string id, bool approve, string? reason, JsonElement? edited, CancellationToken cancellationToken)
     {
         for (var round = 0; round < 3; round++)
@@ -161,9 +170,9 @@ internal sealed class ApprovalStore(
                 return new DecisionOutcome(null, Problems.Conflict, $"Approval {id} is already {ApprovalStatuses.Of(approval.Status)}.");
             var rule = approval.RuleOf();
             if (caller.Tenant == approval.Tenant && caller.Principal == approval.RequestedBy && !rule.AllowSelfApproval)
-                return new DecisionOutcome(null, Problems.Forbidden, "The principal whose job asked may not decide its own approval (the rule does not allow self-approval).");
+                return await RefusedAsync(caller, approval, approve, "The principal whose job asked may not decide its own approval (the rule does not allow self-approval).");
             if (Authority(caller, approval, rule) is not { } via)
-                return new DecisionOutcome(null, Problems.Forbidden,
+                return await RefusedAsync(caller, approval, approve,
                     $"This key may not decide approvals of rule {approval.Rule}: an operator, or an approver it names ({Names(Eligible(approval, rule))}), may.");
             var decisions = approval.DecisionList();
             if (decisions.Any(d => d.Tenant == caller.Tenant && d.Principal == caller.Principal))

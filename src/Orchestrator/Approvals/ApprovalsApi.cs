@@ -14,12 +14,18 @@ public static class ApprovalsApi
 
     public static RouteGroupBuilder MapApprovals(this IEndpointRouteBuilder app)
     {
-        var approvals = app.MapGroup("/v1/approvals").WithTags("Approvals");
-        approvals.MapGet("/", List).WithSummary("Approvals of the caller's tenant (operators: any, or ?tenant=), newest first, paged.");
-        approvals.MapGet("/{id}", Get).WithSummary("One approval: what was asked, the rule, every decision and escalation.");
+        var approvals = app.MapGroup("/v1/approvals").WithTags("Approvals").ProducesProblem(StatusCodes.Status401Unauthorized);
+        approvals.MapGet("/", List).WithSummary("Approvals of the caller's tenant (operators: any, or ?tenant=), newest first, paged.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden);
+        approvals.MapGet("/{id}", Get).WithSummary("One approval: what was asked, the rule, every decision and escalation.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         approvals.MapPost("/{id}/approve", Approve)
-            .WithSummary("Approve (an operator, or an approver the rule names); arguments, when given, replace the call's and are what runs.");
-        approvals.MapPost("/{id}/reject", Reject).WithSummary("Reject with a reason; the call does not run.");
+            .WithSummary("Approve (an operator, or an approver the rule names); arguments, when given, replace the call's and are what runs.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        approvals.MapPost("/{id}/reject", Reject).WithSummary("Reject with a reason; the call does not run.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         return approvals;
     }
 

@@ -220,6 +220,13 @@ public sealed class ApprovalTests : IClassFixture<ApprovalTests.App>
         other.StatusCode.Should().Be(HttpStatusCode.Forbidden, "carol is neither an operator nor named by the rule");
         (await Api.BodyOf(await alice.GetAsync($"/v1/approvals/{approval.Str("id")}"))).Str("status").Should().Be("pending");
         File.Exists(FileOf(path)).Should().BeFalse();
+
+        // Both refusals are on record, with who tried (found by a black-box review: they were not).
+        using var olga = _app.ClientFor(OrchestratorApp.OperatorKey);
+        var audit = await Api.BodyOf(await olga.GetAsync("/v1/audit?tenant=acme&action=access.denied&limit=200"));
+        var denied = audit["items"]!.AsArray().Where(i => i!.Str("resource").Contains(approval.Str("id"))).ToList();
+        denied.Select(i => i!.Str("principal")).Should().BeEquivalentTo(["alice", "carol"]);
+        denied.Should().OnlyContain(i => i!.Str("decision") == "denied", audit.ToJsonString());
     }
 
     [Fact]

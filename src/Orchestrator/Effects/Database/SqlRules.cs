@@ -25,6 +25,23 @@ internal static class SqlRules
         "information_schema", "pg_catalog", "pg_toast",
     };
 
+    /// <summary>
+    /// PostgreSQL functions that run SQL given as text (the XML export family, full-text search's query arguments) or
+    /// change the session. Rows they reach are still confined by the tenant role's privileges; what the engine cannot
+    /// refuse without a superuser is its system catalogs, readable by every role, so SQL hidden in a string would read
+    /// object names across the database. They are refused by name, like the catalogs.
+    /// </summary>
+    static readonly HashSet<string> SqlTextFunctions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "cursor_to_xml", "cursor_to_xmlschema",
+        "table_to_xml", "table_to_xmlschema", "table_to_xml_and_xmlschema", "schema_to_xml", "schema_to_xmlschema",
+        "schema_to_xml_and_xmlschema", "database_to_xml", "database_to_xmlschema", "database_to_xml_and_xmlschema",
+        "ts_stat", "ts_rewrite", "dblink", "dblink_exec", "dblink_open", "dblink_send_query",
+    };
+
+    /// <summary>What the lexer yields for PostgreSQL's <c>U&amp;"..."</c> / <c>U&amp;'...'</c>: escapes that would spell any name past the checks.</summary>
+    const string UnicodeEscape = "U&";
+
     static readonly HashSet<string> DdlObjects = new(StringComparer.OrdinalIgnoreCase) { "TABLE", "INDEX", "VIEW", "TRIGGER", "SEQUENCE" };
 
     /// <summary>Checks one call's statement; returns its kind or throws <see cref="EffectRefusedException"/> naming the rule.</summary>
@@ -46,6 +63,12 @@ internal static class SqlRules
             var token = tokens[i];
             if (!token.Word)
                 continue;
+            if (postgres && !token.Quoted && token.Text == UnicodeEscape)
+                throw Denied("Unicode escapes (U&\"...\", U&'...') are not accepted: write names and strings plainly, data as parameters", "db.escape");
+            if (postgres && SqlTextFunctions.Contains(token.Text) && !(i > 0 && tokens[i - 1].Text.Equals("EXTENSION", StringComparison.OrdinalIgnoreCase)))
+                throw Denied($"'{token.Text}' runs SQL given as text, which would reach past the tenant's tables", "db.dynamic-sql");
+            if (postgres && token.Text.Equals("set_config", StringComparison.OrdinalIgnoreCase))
+                throw Denied("set_config changes the session, which is Orchestrator's", "db.session");
             if (token.Text.StartsWith(ReservedPrefix, StringComparison.OrdinalIgnoreCase))
                 throw Denied($"'{token.Text}' is Orchestrator's own (every name starting with {ReservedPrefix} is)", "db.reserved");
             if (Catalogs.Contains(token.Text) || (postgres && token.Text.StartsWith("pg_", StringComparison.OrdinalIgnoreCase)))
@@ -181,6 +204,11 @@ internal static class SqlRules
             {
                 var end = sql.IndexOf(tag, i + tag.Length, StringComparison.Ordinal);
                 i = end < 0 ? sql.Length : end + tag.Length;
+            }
+            else if (postgres && c is 'U' or 'u' && At(sql, i + 1, '&') && (At(sql, i + 2, '"') || At(sql, i + 2, '\'')))
+            {
+                yield return new SqlToken(UnicodeEscape, Quoted: false, Word: true);
+                i += 2;
             }
             else if (char.IsLetter(c) || c == '_')
             {

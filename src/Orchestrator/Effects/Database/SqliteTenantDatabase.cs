@@ -129,7 +129,10 @@ internal sealed class SqliteTenantDatabase(FileEffects files, IOptions<DatabaseO
         }
         catch (InvalidOperationException error) when (error.Message.Contains("parameter", StringComparison.OrdinalIgnoreCase))
         {
-            return EffectResult.Failure(error.Message);
+            // Microsoft.Data.Sqlite binds by name only: a plain '?' has none, and the message then names nothing.
+            return EffectResult.Failure(error.Message.TrimEnd().EndsWith(':') || error.Message.Contains(", ,", StringComparison.Ordinal)
+                ? "Plain '?' parameters are not supported: number them ($1, $2, ... or ?1, ?2, ...), bound in order from the 'params' array, or name them (@name) with an object."
+                : error.Message);
         }
         finally
         {

@@ -136,6 +136,43 @@ public sealed class DatabaseEffectsTests : IClassFixture<DatabaseEffectsTests.Ap
     public async Task A_statement_the_capability_does_not_allow_is_refused_with_its_rule_and_audited(string function, string sql, string rule) =>
         await Refused(Call(function, sql), rule, function.Replace('_', '/'));
 
+    /// <summary>
+    /// PostgreSQL lets every role read its system catalogs, so a name spelled with escapes, or SQL hidden in a string that a
+    /// function runs, would list other tenants' schemas and tables (found by a black-box review): refused by the text check.
+    /// </summary>
+    [Theory]
+    [InlineData("db_query", "select * from U&\"\\0070g_catalog\".U&\"\\0070g_roles\"", "db.escape")]
+    [InlineData("db_query", "select count(*) from u&\"\\0070g_class\"", "db.escape")]
+    [InlineData("db_query", "select U&'\\0041' as a", "db.escape")]
+    [InlineData("db_query", "select query_to_xml($q$select string_agg(relname, ',') from pg_class$q$, true, true, '')", "db.dynamic-sql")]
+    [InlineData("db_query", "select \"database_to_xml\"(true, true, '')", "db.dynamic-sql")]
+    [InlineData("db_query", "select * from ts_stat('select to_tsvector(relname) from pg_class')", "db.dynamic-sql")]
+    [InlineData("db_write", "select set_config('search_path', 'public', false)", "db.session")]
+    public async Task On_postgres_catalogs_reached_through_escapes_or_sql_in_a_string_are_refused(string function, string sql, string rule)
+    {
+        if (!TestStore.IsPostgres)
+            return; // PostgreSQL's rules: these texts mean something else, or nothing, to SQLite (the PostgreSQL pass runs them).
+        await Refused(Call(function, sql), rule, function.Replace('_', '/'));
+    }
+
+    [Fact]
+    public async Task A_plain_question_mark_parameter_tells_the_model_how_to_number_it()
+    {
+        var job = await Act(OrchestratorApp.AcmeKey, Call("db_query", "SELECT ? AS a", new object[] { 5 }));
+        job.Str("status").Should().Be("completed", job.ToJsonString());
+        job.Str("output.text").Should().Contain(TestStore.IsPostgres ? "syntax error" : "parameters are not supported: number them ($1");
+        var numbered = await Act(OrchestratorApp.AcmeKey, Call("db_query", "SELECT $1 AS a", new object[] { 5 }));
+        numbered.Str("output.text").Should().Contain("\"rows\":[{\"a\":5}]");
+    }
+
+    [Fact]
+    public async Task A_u_and_operator_in_plain_sql_is_still_an_operator()
+    {
+        var job = await Act(OrchestratorApp.AcmeKey, Call("db_query", "SELECT u & 6 AS x FROM (SELECT 3 AS u) AS t"));
+        job.Str("status").Should().Be("completed", job.ToJsonString());
+        job.Str("output.text").Should().Contain("\"rows\":[{\"x\":2}]");
+    }
+
     [Fact]
     public async Task Ddl_is_refused_for_a_tenant_the_options_do_not_name() =>
         await Refused(Call("db_write", "CREATE TABLE mine (id integer)"), "db.ddl", "db/write", OrchestratorApp.GlobexKey, "globex");
