@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Storage;
@@ -93,6 +95,47 @@ public sealed class ConsoleKeysTests
             signedOut.StatusCode.Should().Be(HttpStatusCode.Redirect, "a form token from before the restart is accepted too");
             signedOut.Headers.Location!.ToString().Should().Be("/console/signin");
             (await KeysIn(after)).Should().Be(1, "the restarted node found the key; it made none");
+        }
+        finally
+        {
+            OrchestratorApp.TryDelete(folder);
+        }
+    }
+
+    /// <summary>With <c>Orchestrator:Console:KeyCertificate</c> the stored key is encrypted with the certificate, and read back with it after a restart.</summary>
+    [Fact]
+    public async Task With_a_certificate_the_stored_key_is_encrypted_and_still_read_back()
+    {
+        var folder = Directory.CreateTempSubdirectory("orchestrator-console-cert-").FullName;
+        try
+        {
+            using var rsa = RSA.Create(2048);
+            var request = new CertificateRequest("CN=orchestrator-console-keys", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+            var pfx = Path.Combine(folder, "keys.pfx");
+            await File.WriteAllBytesAsync(pfx, certificate.Export(X509ContentType.Pfx, "secret"));
+            var settings = new Dictionary<string, string?>
+            {
+                ["Orchestrator:Console:KeyCertificate:Path"] = pfx,
+                ["Orchestrator:Console:KeyCertificate:Password"] = "secret",
+            };
+            var jar = new CookieContainer();
+            HttpClient Browser(Uri address) =>
+                new(new HttpClientHandler { CookieContainer = jar, AllowAutoRedirect = false, UseCookies = true }) { BaseAddress = address };
+
+            await using (var before = new OrchestratorApp(settings, folder: folder))
+            {
+                using var client = Browser(before.StartKestrel());
+                (await client.SignInAsync(OrchestratorApp.OperatorKey)).Headers.Location!.ToString().Should().Be("/console");
+                await using var db = await before.Services.GetRequiredService<IDbContextFactory<OrchestratorDb>>().CreateDbContextAsync();
+                var xml = (await db.DataProtectionKeys.SingleAsync()).Xml;
+                xml.Should().Contain("EncryptedData", "the key is stored encrypted with the certificate");
+                xml.Should().NotContain("<masterKey", "no key material in clear");
+            }
+
+            await using var after = new OrchestratorApp(settings, folder: folder);
+            using var again = Browser(after.StartKestrel());
+            (await again.GetAsync("/console/models")).StatusCode.Should().Be(HttpStatusCode.OK, "the restarted node decrypts the stored key with the certificate");
         }
         finally
         {
