@@ -72,11 +72,14 @@ public sealed class ConsoleBrowserTests : IClassFixture<ConsoleBrowserTests.Fixt
         await page.GotoAsync($"/console/jobs/{jobId}");
         var status = page.GetByTestId("job-status");
         (await status.TextContentAsync()).Should().NotBe("completed", "the model takes 1.2 s, so the page opens on an unfinished job");
-        await page.EvaluateAsync("() => { window.__notReloaded = true; }");
+        await page.EvaluateAsync("() => { window.__notReloaded = true; document.getElementById('summary').__kept = true; document.getElementById('timeline').__kept = true; }");
 
         // The page's script follows the events stream and redraws: the job ends on this page, without a reload.
         await Expect(status).ToHaveTextAsync("completed", new() { Timeout = 20_000 });
         (await page.EvaluateAsync<bool>("() => window.__notReloaded === true")).Should().BeTrue("the status changed live, not by reloading the page");
+        (await page.EvaluateAsync<bool>("() => document.getElementById('summary').__kept === true && document.getElementById('timeline').__kept === true"))
+            .Should().BeTrue("only what changed is updated: the page's headings are the same elements as before");
+        await Expect(page.GetByTestId("attempts")).ToHaveTextAsync("1");
         await Expect(page.Locator("[data-testid=timeline] li[data-status=succeeded]")).Not.ToHaveCountAsync(0);
         await Expect(page.GetByTestId("output")).ToContainTextAsync("watch me run");
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Cancel job" })).ToHaveCountAsync(0);
