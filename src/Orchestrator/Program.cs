@@ -45,6 +45,7 @@ app.WarnWithoutKeys();
 
 if (!await app.PrepareStoreAsync())
     return 1;
+await app.PrepareConsoleKeysAsync();
 app.LoadPolicies();
 app.LoadModels();
 await app.RecordSnapshotsAsync();

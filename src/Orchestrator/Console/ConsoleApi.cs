@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Mvc;
 using Orchestrator.Approvals;
 using Orchestrator.Gateway;
 using Orchestrator.Jobs;
+using Orchestrator.Rollout;
 using Orchestrator.Storage;
 using Orchestrator.Tenancy;
 
@@ -29,6 +30,9 @@ internal static class ConsoleApi
         console.MapPost("/approvals/{id}/reject", Reject);
         console.MapPost("/models/{id}/quarantine", Quarantine).RequireAuthorization(ConsoleSetup.OperatorPolicy);
         console.MapPost("/models/{id}/release", Release).RequireAuthorization(ConsoleSetup.OperatorPolicy);
+        console.MapPost("/rollouts/{kind}/candidate", SetCandidate).RequireAuthorization(ConsoleSetup.OperatorPolicy);
+        console.MapPost("/rollouts/{kind}/promote", Promote).RequireAuthorization(ConsoleSetup.OperatorPolicy);
+        console.MapPost("/rollouts/{kind}/rollback", Rollback).RequireAuthorization(ConsoleSetup.OperatorPolicy);
         return console;
     }
 
@@ -118,6 +122,54 @@ internal static class ConsoleApi
         var result = await ModelsApi.Release(id, gateway, controls, audit, caller, cancellationToken);
         Notice.From(http, result.Result, $"Model {id} is released.");
         return Results.Redirect($"{ConsoleSetup.Root}/models");
+    }
+
+    /// <summary>As <c>PUT /v1/admin/rollouts/{kind}</c> with the stable left as it is: the same checks, the same <c>rollout.update</c> entry.</summary>
+    static async Task<IResult> SetCandidate(string kind, IFormCollection form, HttpContext http, Caller caller, RolloutService service, CancellationToken cancellationToken)
+    {
+        double? percent = null;
+        if (Text(form, "percent") is { } text)
+        {
+            if (!double.TryParse(text.Trim().TrimEnd('%'), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var parsed))
+                return RolloutRefused(http, kind, $"The percent '{text}' is not a number; nothing was changed.");
+            percent = parsed;
+        }
+        var update = new RolloutUpdate(null, Text(form, "candidate"), Text(form, "mode"), percent, Text(form, "reason"));
+        return await RolloutAsync(http, kind, () => service.SetAsync(kind, update, caller, cancellationToken),
+            $"The {kind} candidate is {update.Candidate} ({update.Mode}).");
+    }
+
+    /// <summary>As <c>POST /v1/admin/rollouts/{kind}/promote</c>: refused (and audited as refused) without a passing evaluation unless forced.</summary>
+    static Task<IResult> Promote(string kind, IFormCollection form, HttpContext http, Caller caller, RolloutService service, CancellationToken cancellationToken)
+    {
+        var force = Text(form, "force") is "true" or "on";
+        return RolloutAsync(http, kind, () => service.PromoteAsync(kind, force, Text(form, "reason"), caller, cancellationToken),
+            force ? $"The {kind} candidate is stable now (forced)." : $"The {kind} candidate is stable now.");
+    }
+
+    /// <summary>As <c>POST /v1/admin/rollouts/{kind}/rollback</c>: one step back; a second is a no-op, and says so.</summary>
+    static Task<IResult> Rollback(string kind, IFormCollection form, HttpContext http, Caller caller, RolloutService service, CancellationToken cancellationToken) =>
+        RolloutAsync(http, kind, () => service.RollbackAsync(kind, Text(form, "reason"), caller, cancellationToken),
+            $"The {kind} rollout is rolled back.", $"Nothing to roll back in {kind}: nothing changed.");
+
+    /// <summary>The API's kind check, then the service's outcome as the API would answer it (its validation errors, its problem's detail).</summary>
+    static async Task<IResult> RolloutAsync(HttpContext http, string kind, Func<Task<RolloutOutcome>> change, string changed, string? unchanged = null)
+    {
+        if (!ArtifactKinds.IsKnown(kind))
+            return RolloutRefused(http, kind, $"Unknown artifact kind '{kind}'; kinds: {string.Join(", ", ArtifactKinds.All)}.", anchor: false);
+        var outcome = await change();
+        if (outcome.Errors is { } errors)
+            return RolloutRefused(http, kind, string.Join(" ", errors.SelectMany(e => e.Value)));
+        if (!outcome.Done)
+            return RolloutRefused(http, kind, outcome.Detail ?? "The change was refused.");
+        Notice.Set(http, Notice.Info, outcome.WasChanged ? changed : unchanged ?? changed);
+        return Results.Redirect($"{ConsoleSetup.Root}/rollouts#{kind}");
+    }
+
+    static IResult RolloutRefused(HttpContext http, string kind, string problem, bool anchor = true)
+    {
+        Notice.Set(http, Notice.Error, problem);
+        return Results.Redirect($"{ConsoleSetup.Root}/rollouts" + (anchor ? "#" + kind : ""));
     }
 
     static string? Text(IFormCollection form, string name) =>

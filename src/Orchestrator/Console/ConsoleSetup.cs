@@ -28,6 +28,7 @@ internal static class ConsoleSetup
     public static WebApplicationBuilder AddConsole(this WebApplicationBuilder builder)
     {
         builder.Services.AddRazorComponents();
+        builder.AddConsoleKeys();
         builder.Services.AddAntiforgery(options =>
         {
             options.Cookie.Name = "orchestrator-console-antiforgery";

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
@@ -5,11 +6,15 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Orchestrator.Storage;
 
 /// <summary>The one store: jobs, their execution graphs and replay packages. Entities are configured beside their features.</summary>
-public abstract class OrchestratorDb(DbContextOptions options) : DbContext(options)
+public abstract class OrchestratorDb(DbContextOptions options) : DbContext(options), IDataProtectionKeyContext
 {
+    /// <summary>The console's data protection key ring, shared by every node of the store (Console/ConsoleKeys.cs).</summary>
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(OrchestratorDb).Assembly);
+        modelBuilder.Entity<DataProtectionKey>().ToTable("DataProtectionKeys");
         if (Database.IsNpgsql())
         {
             // Ids are compared and paged by their bytes (a keyset on the job id is "newest first"); PostgreSQL would

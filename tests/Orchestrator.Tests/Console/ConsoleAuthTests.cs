@@ -114,7 +114,7 @@ public sealed class ConsoleAuthTests : IClassFixture<ConsoleAuthTests.Fixture>
         using var alice = _fixture.Api(OrchestratorApp.AcmeKey);
         var jobId = await alice.ActAsync(ApprovalHelpers.Script($$"""fs_write {"path":"gated/{{Guid.NewGuid():N}}.txt","content":"x"}"""));
         await alice.AwaitingAsync(jobId);
-        foreach (var action in new[] { $"/console/jobs/{jobId}/cancel", "/console/models/sim/quarantine", "/console/signout" })
+        foreach (var action in new[] { $"/console/jobs/{jobId}/cancel", "/console/models/sim/quarantine", "/console/rollouts/routing/rollback", "/console/signout" })
         {
             var response = await olga.PostAsync(action, new FormUrlEncodedContent(new Dictionary<string, string>()));
             response.StatusCode.Should().Be(HttpStatusCode.BadRequest, $"{action} without the token is refused");
@@ -153,6 +153,8 @@ public sealed class ConsoleAuthTests : IClassFixture<ConsoleAuthTests.Fixture>
         var denied = await alice.PostFormAsync("/console/models", "/console/models/sim/quarantine");
         denied.StatusCode.Should().Be(HttpStatusCode.Forbidden);
         (await alice.GetAsync("/console/evaluations")).StatusCode.Should().Be(HttpStatusCode.Forbidden);
+        (await alice.GetAsync("/console/rollouts")).StatusCode.Should().Be(HttpStatusCode.Forbidden);
+        (await alice.PostFormAsync("/console/models", "/console/rollouts/routing/rollback", new() { ["reason"] = "not mine" })).StatusCode.Should().Be(HttpStatusCode.Forbidden);
         using var ops = _fixture.Api(OrchestratorApp.OperatorKey);
         (await ops.AuditAsync("access.denied")).Select(e => e!.AsObject()).Should().Contain(e => e.Str("principal") == "alice" && e.Str("resource").Contains("/console/models/sim/quarantine"));
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using Microsoft.Playwright;
 using Orchestrator.Tests.Approvals;
 using Orchestrator.Tests.Harness;
@@ -71,11 +72,14 @@ public sealed class ConsoleBrowserTests : IClassFixture<ConsoleBrowserTests.Fixt
         await page.GotoAsync($"/console/jobs/{jobId}");
         var status = page.GetByTestId("job-status");
         (await status.TextContentAsync()).Should().NotBe("completed", "the model takes 1.2 s, so the page opens on an unfinished job");
-        await page.EvaluateAsync("() => { window.__notReloaded = true; }");
+        await page.EvaluateAsync("() => { window.__notReloaded = true; document.getElementById('summary').__kept = true; document.getElementById('timeline').__kept = true; }");
 
         // The page's script follows the events stream and redraws: the job ends on this page, without a reload.
         await Expect(status).ToHaveTextAsync("completed", new() { Timeout = 20_000 });
         (await page.EvaluateAsync<bool>("() => window.__notReloaded === true")).Should().BeTrue("the status changed live, not by reloading the page");
+        (await page.EvaluateAsync<bool>("() => document.getElementById('summary').__kept === true && document.getElementById('timeline').__kept === true"))
+            .Should().BeTrue("only what changed is updated: the page's headings are the same elements as before");
+        await Expect(page.GetByTestId("attempts")).ToHaveTextAsync("1");
         await Expect(page.Locator("[data-testid=timeline] li[data-status=succeeded]")).Not.ToHaveCountAsync(0);
         await Expect(page.GetByTestId("output")).ToContainTextAsync("watch me run");
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Cancel job" })).ToHaveCountAsync(0);
@@ -154,6 +158,72 @@ public sealed class ConsoleBrowserTests : IClassFixture<ConsoleBrowserTests.Fixt
     }
 
     [SkippableFact]
+    public async Task An_operator_sets_a_canary_sees_it_rolls_it_back_and_reads_the_history()
+    {
+        await _fixture.Browser.RequireAsync();
+        using var olga = _fixture.Api(OrchestratorApp.OperatorKey);
+        var routing = new { routing = new Dictionary<string, object> { ["text/respond"] = new { strategy = "cost-first", models = new[] { "sim" }, hedge = false } } };
+        var created = await Api.BodyOf(await olga.PostAsJsonAsync("/v1/admin/artifacts/routing", routing));
+        var version = created.Str("version");
+        var hash = created.Str("contentHash");
+
+        var page = await SignedInAsync(OrchestratorApp.OperatorKey);
+        await page.GetByRole(AriaRole.Link, new() { Name = "Rollouts" }).ClickAsync();
+        await Expect(page.Locator("h1")).ToHaveTextAsync("Rollouts");
+        var section = page.GetByTestId("rollout-routing");
+        await Expect(section.GetByTestId("versions-routing")).ToContainTextAsync(hash); // the versions list shows each content hash
+
+        // Set the canary: the form's fields by their labels, as a keyboard or screen reader user reaches them.
+        var set = section.GetByTestId("set-routing");
+        await set.GetByLabel("Candidate version").SelectOptionAsync(version);
+        await set.GetByLabel("Mode").SelectOptionAsync("canary");
+        await set.GetByLabel("Percent of callers").FillAsync("10");
+        await set.GetByLabel("Reason (optional)").FillAsync("try cost-first");
+        await set.GetByRole(AriaRole.Button, new() { Name = "Set candidate" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync($"candidate is {version}");
+        await Expect(section.GetByTestId("candidate-routing")).ToContainTextAsync(version);
+        await Expect(section.GetByTestId("mode-routing")).ToHaveTextAsync("canary");
+        await Expect(section.GetByTestId("percent-routing")).ToHaveTextAsync("10%");
+        await Expect(section.GetByTestId("arms-routing")).ToContainTextAsync(version); // the arms, as the API compares them
+        var api = await Api.BodyOf(await olga.GetAsync("/v1/admin/rollouts/routing"));
+        api.Str("candidate.version").Should().Be(version, "the page's change is the API's state");
+        api.Str("mode").Should().Be("canary");
+        api.Str("percent").Should().Be("10");
+
+        // Promote without a passing evaluation: refused, with the API's problem shown.
+        await section.GetByTestId("promote-routing").GetByRole(AriaRole.Button, new() { Name = "Promote" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("needs a passing evaluation");
+        await Expect(section.GetByTestId("candidate-routing")).ToContainTextAsync(version); // still the candidate
+        await ConsoleBrowser.ShotAsync(page, "rollouts");
+
+        var rollback = section.GetByTestId("rollback-routing");
+        await rollback.GetByLabel("Reason for rolling back").FillAsync("not today");
+        await rollback.GetByRole(AriaRole.Button, new() { Name = "Roll back" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("rolled back");
+        await Expect(section.GetByTestId("candidate-routing")).ToHaveTextAsync("none");
+        var latest = section.GetByTestId("history-routing").Locator("tbody tr").First;
+        await Expect(latest).ToContainTextAsync("rollback");
+        await Expect(latest).ToContainTextAsync("olga");
+        await Expect(latest).ToContainTextAsync("not today");
+        await Expect(section.GetByTestId("history-routing")).ToContainTextAsync("try cost-first");
+        await ConsoleBrowser.ShotAsync(page, "rollouts-history");
+        await page.Context.CloseAsync();
+
+        // On record exactly as through the API: the change, the refused promotion, the rollback, each as olga.
+        foreach (var action in new[] { "rollout.update", "rollout.promote", "rollout.rollback" })
+            (await olga.AuditAsync(action)).Select(e => e!.AsObject()).Should().Contain(e => e.Str("principal") == "olga" && e.Str("resource") == "routing", action);
+        (await olga.AuditAsync("rollout.promote")).Select(e => e!.AsObject()).Should().Contain(e => e.Str("decision") == "denied", "the refused promotion is on record as refused");
+
+        // Not an operator: no Rollouts in the nav, and the page is refused.
+        var user = await SignedInAsync(OrchestratorApp.AcmeKey);
+        await Expect(user.GetByRole(AriaRole.Navigation, new() { Name = "Console" }).GetByRole(AriaRole.Link, new() { Name = "Rollouts" })).ToHaveCountAsync(0);
+        var refused = await user.GotoAsync("/console/rollouts");
+        refused!.Status.Should().Be(403);
+        (await user.ContentAsync()).Should().NotContain(hash);
+        await user.Context.CloseAsync();
+    }
+
+    [SkippableFact]
     public async Task Every_page_renders_for_an_operator_at_1280_px_and_on_a_phone()
     {
         await _fixture.Browser.RequireAsync();
@@ -164,7 +234,7 @@ public sealed class ConsoleBrowserTests : IClassFixture<ConsoleBrowserTests.Fixt
         {
             ("overview", "/console"), ("jobs", "/console/jobs"), ("models", "/console/models"), ("tenants", "/console/tenants"),
             ("audit", "/console/audit?verify=1"), ("replay", $"/console/replays/{done.Str("traceId")}?against={done.Str("traceId")}"),
-            ("evaluations", "/console/evaluations"),
+            ("evaluations", "/console/evaluations"), ("rollouts-overview", "/console/rollouts"),
         };
         foreach (var (name, path) in pages)
         {
