@@ -138,6 +138,22 @@ internal sealed class RolloutState(
         return new VersionChoice(policy, new JobVersions(Used(0), Used(1), Used(2)));
     }
 
+    /// <summary>
+    /// What a shadow run of <paramref name="candidate"/> walks: the versions a job ran with, the one of <paramref name="kind"/>
+    /// replaced by the candidate (reason <c>shadow</c>). Null when a version is not read here yet or the candidate lacks the intent.
+    /// </summary>
+    public VersionChoice? ShadowOf(string intent, JobVersions used, string kind, int candidate)
+    {
+        Artifact? Of(string k, VersionUsed v) => k == kind ? Find(k, candidate) : ArtifactKinds.ParseVersion(v.Version) is { } n ? Find(k, n) : null;
+        if (Of(ArtifactKinds.Prompts, used.Prompts) is not { } q || Of(ArtifactKinds.Policies, used.Policy) is not { } p || Of(ArtifactKinds.Routing, used.Routing) is not { } r)
+            return null;
+        if (ComposeCached(intent, p, q, r) is not { } policy)
+            return null;
+        VersionUsed Used(string k, Artifact a, VersionUsed v) => k == kind ? new VersionUsed(a.Version, a.Hash, "shadow") : v;
+        return new VersionChoice(policy, new JobVersions(
+            Used(ArtifactKinds.Prompts, q, used.Prompts), Used(ArtifactKinds.Policies, p, used.Policy), Used(ArtifactKinds.Routing, r, used.Routing)));
+    }
+
     public async ValueTask EnsureStoredAsync(IntentPolicy policy, CancellationToken cancellationToken)
     {
         if (_stored.ContainsKey(policy.ContentHash))
