@@ -89,7 +89,18 @@ internal sealed class RolloutState(
     IntentPolicy? ComposeCached(string intent, Artifact p, Artifact q, Artifact r) =>
         _composed.GetOrAdd((intent, p.Number, q.Number, r.Number), _ => ArtifactContent.Compose(intent, p, q, r));
 
-    public VersionChoice? Choose(string intent, string tenant, string principal, string? session, ActVersions? pins, out string? field, out string? error)
+    public VersionChoice? Choose(string intent, string tenant, string principal, string? session, ActVersions? pins, out string? field, out string? error) =>
+        Choose(intent, tenant, principal, session, pins, assign: true, out field, out error);
+
+    public VersionChoice? Pinned(string intent, ActVersions pins, out string? field, out string? error)
+    {
+        var choice = Choose(intent, "", "", null, pins, assign: false, out field, out error);
+        if (choice is null && field is null)
+            error = $"No versions are read on this node yet, or intent '{intent}' has no policy.";
+        return choice;
+    }
+
+    VersionChoice? Choose(string intent, string tenant, string principal, string? session, ActVersions? pins, bool assign, out string? field, out string? error)
     {
         field = null;
         error = null;
@@ -113,7 +124,7 @@ internal sealed class RolloutState(
                 }
                 chosen[i] = (artifact, "pinned");
             }
-            else if (row.Candidate is { } c && row.Mode is RolloutModes.Canary or RolloutModes.Ab && Find(kind, c) is { } candidate &&
+            else if (assign && row.Candidate is { } c && row.Mode is RolloutModes.Canary or RolloutModes.Ab && Find(kind, c) is { } candidate &&
                      Buckets.InCandidate(Buckets.Of(options.Value.Salt, kind, tenant, subject), row.Percent))
                 chosen[i] = (candidate, "rollout");
             else
