@@ -17,7 +17,9 @@ internal sealed class EvaluationSubmissions(
     EvaluationSignal signal,
     IOptions<EvaluationOptions> options,
     AuditTrail audit,
-    TimeProvider time)
+    TimeProvider time,
+    IntentCatalog catalog,
+    IVersionChooser? versions = null)
 {
     /// <summary>The stored evaluation, or the field errors that refused it.</summary>
     public async Task<(EvaluationRun? Run, Dictionary<string, string[]>? Errors)> SubmitAsync(
@@ -31,8 +33,9 @@ internal sealed class EvaluationSubmissions(
             else
                 suite = SuiteReader.Parse(body, errors);
         }
-        var baseline = SuiteReader.Side(request.Baseline, "baseline", errors);
-        var candidate = SuiteReader.Side(request.Candidate, "candidate", errors);
+        var resolve = versions is null ? null : (ResolveVersions)Resolve;
+        var baseline = SuiteReader.Side(request.Baseline, "baseline", errors, resolve);
+        var candidate = SuiteReader.Side(request.Candidate, "candidate", errors, resolve);
         var plan = SuiteReader.Plan(suite, baseline, candidate, request.Repeats, request.Gates, request.Seed, options.Value.JudgeModel, Check, errors);
         if (plan is null)
         {
@@ -52,8 +55,8 @@ internal sealed class EvaluationSubmissions(
             Operator = caller.IsOperator,
             Suite = plan.Suite.Length > 200 ? plan.Suite[..200] : plan.Suite,
             SuiteHash = plan.SuiteHash,
-            BaselineHash = plan.Baseline.PolicyHash,
-            CandidateHash = plan.Candidate.PolicyHash,
+            BaselineHash = plan.Baseline.Recorded,
+            CandidateHash = plan.Candidate.Recorded,
             Seed = plan.Seed,
             Plan = JsonSerializer.Serialize(plan, EvaluationJson.Default.EvaluationPlan),
             CreatedAt = now,
@@ -67,6 +70,20 @@ internal sealed class EvaluationSubmissions(
             details: new { suite = run.Suite, suiteHash = run.SuiteHash, baseline = run.BaselineHash, candidate = run.CandidateHash });
         signal.Submitted();
         return (run, null);
+
+        // A side given as versions is the suite's intent (its first case's, else the default) composed of those versions,
+        // every kind it does not name at its stable version. Pinning one kind records that version's content hash.
+        PlanSide? Resolve(ActVersions pins, out string? field, out string? error)
+        {
+            var intent = suite?.Cases?.Select(c => c?.Act is { ValueKind: JsonValueKind.Object } act && act.TryGetProperty("intent", out var i) && i.ValueKind == JsonValueKind.String ? i.GetString() : null)
+                .FirstOrDefault(i => i is not null) ?? catalog.DefaultIntent;
+            if (versions!.Pinned(intent, pins, out field, out error) is not { } choice)
+                return null;
+            var pinned = new[] { (pins.Prompts, choice.Versions.Prompts), (pins.Policy, choice.Versions.Policy), (pins.Routing, choice.Versions.Routing) }
+                .Where(p => p.Item1 is not null).Select(p => p.Item2.Hash).ToList();
+            var policy = choice.Policy;
+            return new PlanSide(policy.Intent, policy.Version, policy.ContentHash, policy.Source) { RecordedHash = pinned.Count == 1 ? pinned[0] : null };
+        }
 
         IEnumerable<(string, string)> Check(ActRequest act, PlanSide? side)
         {

@@ -18,7 +18,20 @@ public sealed record EvaluationPlan(
     IReadOnlyList<PlanCase> Cases);
 
 /// <summary>One side's policy: its intent, version, content hash and text (cases of other intents run under the catalog's policy).</summary>
-public sealed record PlanSide(string Intent, string Version, string PolicyHash, string PolicySource);
+public sealed record PlanSide(string Intent, string Version, string PolicyHash, string PolicySource)
+{
+    /// <summary>
+    /// The hash the evaluation is recorded under when it is not the policy's: a side that pins one artifact version
+    /// (<c>{ "versions": { "prompts": "v2" } }</c>) records that version's content hash, which promotion looks for.
+    /// </summary>
+    public string? RecordedHash { get; init; }
+
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Recorded => RecordedHash ?? PolicyHash;
+}
+
+/// <summary>A side's <c>versions</c> resolved: the side, or the field (under <c>versions</c>) and message that refuse it.</summary>
+internal delegate PlanSide? ResolveVersions(ActVersions pins, out string? field, out string? error);
 
 /// <summary>A case as it runs: its stable id (a hash of its input and assertions), the act, and how often.</summary>
 public sealed record PlanCase(
@@ -49,18 +62,43 @@ internal static class SuiteReader
         return null;
     }
 
-    /// <summary>The side's policy; <c>versions</c> is refused honestly: versioned artifacts do not exist here yet.</summary>
-    public static PlanSide? Side(EvalSide? side, string field, Dictionary<string, string[]> errors)
+    /// <summary>The side's policy: given whole, or as artifact versions (<paramref name="resolve"/>; none: refused).</summary>
+    public static PlanSide? Side(EvalSide? side, string field, Dictionary<string, string[]> errors, ResolveVersions? resolve = null)
     {
         if (side is null)
         {
-            errors[field] = [$"{field} is required: {{ \"policy\": <an intent policy> }}."];
+            errors[field] = [$"{field} is required: {{ \"policy\": <an intent policy> }} or {{ \"versions\": {{ \"prompts\"?, \"policy\"?, \"routing\"? }} }}."];
             return null;
         }
-        if (side.Versions is { ValueKind: not JsonValueKind.Null })
+        if (side.Versions is { ValueKind: not JsonValueKind.Null } versions)
         {
-            errors[field + ".versions"] = ["Versioned artifacts (prompts, policy, routing versions) are not available on this deployment yet; give the policy itself: { \"policy\": <an intent policy> }."];
-            return null;
+            if (side.Policy is { ValueKind: not JsonValueKind.Null })
+            {
+                errors[field] = ["Give either policy or versions, not both."];
+                return null;
+            }
+            ActVersions? pins = null;
+            try
+            {
+                pins = versions.ValueKind == JsonValueKind.Object ? versions.Deserialize(WorkflowJson.Default.ActVersions) : null;
+            }
+            catch (JsonException)
+            {
+            }
+            if (pins is null || (pins.Prompts is null && pins.Policy is null && pins.Routing is null))
+            {
+                errors[field + ".versions"] = ["versions is an object naming at least one of prompts, policy, routing (e.g. { \"prompts\": \"v2\" }); unnamed kinds are stable."];
+                return null;
+            }
+            if (resolve is null)
+            {
+                errors[field + ".versions"] = ["Versioned artifacts are not available here; give the policy itself: { \"policy\": <an intent policy> }."];
+                return null;
+            }
+            var resolved = resolve(pins, out var at, out var message);
+            if (resolved is null)
+                errors[field + "." + (at ?? "versions")] = [message ?? "These versions cannot be used."];
+            return resolved;
         }
         if (side.Policy is not { ValueKind: JsonValueKind.Object } policy)
         {

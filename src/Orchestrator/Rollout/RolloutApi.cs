@@ -19,7 +19,7 @@ public static class RolloutApi
         admin.MapPost("/artifacts/{kind}", CreateArtifact).WithSummary("Store a new version (201), or answer the version that already holds this content (200).")
             .ProducesProblem(StatusCodes.Status400BadRequest);
         admin.MapGet("/rollouts/{kind}", GetRollout).WithSummary("The rollout of a kind: stable, candidate, mode, percent, the comparison of its arms, and its history.");
-        admin.MapPut("/rollouts/{kind}", PutRollout).WithSummary("Set stable, candidate, mode (canary, ab) and percent.")
+        admin.MapPut("/rollouts/{kind}", PutRollout).WithSummary("Set stable, candidate, mode (canary, ab, shadow) and percent.")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
         admin.MapPost("/rollouts/{kind}/promote", Promote).WithSummary("Make the candidate stable; needs a passing evaluation of its content hash unless force.")
             .ProducesProblem(StatusCodes.Status409Conflict);
@@ -72,7 +72,7 @@ public static class RolloutApi
     }
 
     static async Task<Results<Ok<RolloutView>, ProblemHttpResult>> GetRollout(
-        string kind, int? limit, RolloutState state, RolloutService service, RolloutAnalysis analysis, CancellationToken cancellationToken)
+        string kind, int? limit, RolloutState state, RolloutService service, RolloutAnalysis analysis, ShadowReport shadow, CancellationToken cancellationToken)
     {
         if (!ArtifactKinds.IsKnown(kind))
             return UnknownKind(kind);
@@ -81,38 +81,42 @@ public static class RolloutApi
             return Problems.For(Problems.NotFound, $"The {kind} rollout has not started.");
         var history = await service.HistoryAsync(kind, Math.Clamp(limit ?? 50, 1, 500), cancellationToken);
         var compared = row.Candidate is null ? null : await analysis.AnalyseAsync(row, cancellationToken);
-        return TypedResults.Ok(RolloutView.Of(row, state, compared, history));
+        return TypedResults.Ok(RolloutView.Of(row, state, compared, history) with { Shadow = await ShadowOfAsync(row, shadow, cancellationToken) });
     }
 
     static async Task<Results<Ok<RolloutView>, ProblemHttpResult>> PutRollout(
-        string kind, RolloutUpdate update, Caller caller, RolloutState state, RolloutService service, RolloutAnalysis analysis, CancellationToken cancellationToken)
+        string kind, RolloutUpdate update, Caller caller, RolloutState state, RolloutService service, RolloutAnalysis analysis, ShadowReport shadow, CancellationToken cancellationToken)
     {
         if (!ArtifactKinds.IsKnown(kind))
             return UnknownKind(kind);
         var outcome = await service.SetAsync(kind, update, caller, cancellationToken);
-        return await AnswerAsync(kind, outcome, state, service, analysis, cancellationToken);
+        return await AnswerAsync(kind, outcome, state, service, analysis, shadow, cancellationToken);
     }
 
     static async Task<Results<Ok<RolloutView>, ProblemHttpResult>> Promote(
-        string kind, PromoteRequest? request, Caller caller, RolloutState state, RolloutService service, RolloutAnalysis analysis, CancellationToken cancellationToken)
+        string kind, PromoteRequest? request, Caller caller, RolloutState state, RolloutService service, RolloutAnalysis analysis, ShadowReport shadow, CancellationToken cancellationToken)
     {
         if (!ArtifactKinds.IsKnown(kind))
             return UnknownKind(kind);
         var outcome = await service.PromoteAsync(kind, request?.Force ?? false, request?.Reason, caller, cancellationToken);
-        return await AnswerAsync(kind, outcome, state, service, analysis, cancellationToken);
+        return await AnswerAsync(kind, outcome, state, service, analysis, shadow, cancellationToken);
     }
 
     static async Task<Results<Ok<RolloutView>, ProblemHttpResult>> Rollback(
-        string kind, RollbackRequest? request, Caller caller, RolloutState state, RolloutService service, RolloutAnalysis analysis, CancellationToken cancellationToken)
+        string kind, RollbackRequest? request, Caller caller, RolloutState state, RolloutService service, RolloutAnalysis analysis, ShadowReport shadow, CancellationToken cancellationToken)
     {
         if (!ArtifactKinds.IsKnown(kind))
             return UnknownKind(kind);
         var outcome = await service.RollbackAsync(kind, request?.Reason, caller, cancellationToken);
-        return await AnswerAsync(kind, outcome, state, service, analysis, cancellationToken);
+        return await AnswerAsync(kind, outcome, state, service, analysis, shadow, cancellationToken);
     }
 
+    /// <summary>The shadow runs of a shadow rollout's current candidate; null in the other modes.</summary>
+    static async Task<ShadowView?> ShadowOfAsync(RolloutRow row, ShadowReport shadow, CancellationToken cancellationToken) =>
+        row is { Mode: RolloutModes.Shadow, Candidate: not null } ? await shadow.ReadAsync(row, cancellationToken) : null;
+
     static async Task<Results<Ok<RolloutView>, ProblemHttpResult>> AnswerAsync(
-        string kind, RolloutOutcome outcome, RolloutState state, RolloutService service, RolloutAnalysis analysis, CancellationToken cancellationToken)
+        string kind, RolloutOutcome outcome, RolloutState state, RolloutService service, RolloutAnalysis analysis, ShadowReport shadow, CancellationToken cancellationToken)
     {
         if (outcome.Errors is not null)
             return Problems.Validation(outcome.Errors);
@@ -121,7 +125,7 @@ public static class RolloutApi
         var row = state.Rollouts[kind];
         var history = await service.HistoryAsync(kind, 50, cancellationToken);
         var compared = row.Candidate is null ? null : await analysis.AnalyseAsync(row, cancellationToken);
-        return TypedResults.Ok(RolloutView.Of(row, state, compared, history) with { Changed = outcome.WasChanged });
+        return TypedResults.Ok(RolloutView.Of(row, state, compared, history) with { Changed = outcome.WasChanged, Shadow = await ShadowOfAsync(row, shadow, cancellationToken) });
     }
 }
 
@@ -144,6 +148,9 @@ public sealed record RolloutView(
     string Kind, RolloutVersionRef Stable, RolloutVersionRef? Candidate, string? Mode, double Percent, string? PreviousStable,
     long Revision, DateTime UpdatedAt, string UpdatedBy, RolloutAnalysisView? Analysis, IReadOnlyList<RolloutHistoryItem> History)
 {
+    /// <summary>In <c>shadow</c> mode: the candidate's shadow runs against the stable (doc/rollout.md).</summary>
+    public ShadowView? Shadow { get; init; }
+
     /// <summary>On a change: whether it changed anything (a second rollback does not).</summary>
     public bool? Changed { get; init; }
 

@@ -50,8 +50,16 @@ public sealed class RolloutOptions : IValidatableObject
     [Range(100, 1_000_000)]
     public int MaxJobsRead { get; set; } = 20_000;
 
+    /// <summary><c>Orchestrator:Rollout:Shadow</c>: the shadow budget and how nodes run shadow runs.</summary>
+    public ShadowOptions Shadow { get; set; } = new();
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        // Nested sections are not validated by their annotations on their own.
+        var shadow = new List<ValidationResult>();
+        Validator.TryValidateObject(Shadow, new ValidationContext(Shadow), shadow, validateAllProperties: true);
+        foreach (var result in shadow)
+            yield return new ValidationResult($"Orchestrator:Rollout:Shadow: {result.ErrorMessage}");
         if (CheckInterval > Window)
             yield return new ValidationResult("Orchestrator:Rollout:CheckInterval must not exceed Orchestrator:Rollout:Window.");
     }

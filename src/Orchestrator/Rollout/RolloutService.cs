@@ -132,8 +132,6 @@ internal sealed class RolloutService(
         {
             if (mode is null || !RolloutModes.All.Contains(mode))
                 errors["mode"] = [$"mode must be one of {string.Join(", ", RolloutModes.All)} when a candidate is given."];
-            else if (mode == RolloutModes.Shadow)
-                errors["mode"] = ["Shadow mode is not available yet on this service; use canary or ab (see doc/rollout.md)."];
             if (double.IsNaN(percent) || percent is < 0 or > 100)
                 errors["percent"] = ["percent must be between 0 and 100."];
             if (candidate == stable)

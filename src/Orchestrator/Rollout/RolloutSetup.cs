@@ -17,6 +17,9 @@ internal static class RolloutSetup
         builder.Services.AddSingleton<RolloutAnalysis>();
         builder.Services.AddSingleton<RolloutWatch>();
         builder.Services.AddHostedService(services => services.GetRequiredService<RolloutWatch>());
+        builder.Services.AddSingleton<ShadowReport>();
+        builder.Services.AddSingleton<ShadowWorker>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<ShadowWorker>());
         return builder;
     }
 }
@@ -33,4 +36,5 @@ internal static class RolloutSetup
 [JsonSerializable(typeof(RolloutUpdate))]
 [JsonSerializable(typeof(PromoteRequest))]
 [JsonSerializable(typeof(RollbackRequest))]
+[JsonSerializable(typeof(ShadowComparison))]
 internal sealed partial class RolloutJson : JsonSerializerContext;

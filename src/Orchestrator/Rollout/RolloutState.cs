@@ -89,7 +89,18 @@ internal sealed class RolloutState(
     IntentPolicy? ComposeCached(string intent, Artifact p, Artifact q, Artifact r) =>
         _composed.GetOrAdd((intent, p.Number, q.Number, r.Number), _ => ArtifactContent.Compose(intent, p, q, r));
 
-    public VersionChoice? Choose(string intent, string tenant, string principal, string? session, ActVersions? pins, out string? field, out string? error)
+    public VersionChoice? Choose(string intent, string tenant, string principal, string? session, ActVersions? pins, out string? field, out string? error) =>
+        Choose(intent, tenant, principal, session, pins, assign: true, out field, out error);
+
+    public VersionChoice? Pinned(string intent, ActVersions pins, out string? field, out string? error)
+    {
+        var choice = Choose(intent, "", "", null, pins, assign: false, out field, out error);
+        if (choice is null && field is null)
+            error = $"No versions are read on this node yet, or intent '{intent}' has no policy.";
+        return choice;
+    }
+
+    VersionChoice? Choose(string intent, string tenant, string principal, string? session, ActVersions? pins, bool assign, out string? field, out string? error)
     {
         field = null;
         error = null;
@@ -113,7 +124,7 @@ internal sealed class RolloutState(
                 }
                 chosen[i] = (artifact, "pinned");
             }
-            else if (row.Candidate is { } c && row.Mode is RolloutModes.Canary or RolloutModes.Ab && Find(kind, c) is { } candidate &&
+            else if (assign && row.Candidate is { } c && row.Mode is RolloutModes.Canary or RolloutModes.Ab && Find(kind, c) is { } candidate &&
                      Buckets.InCandidate(Buckets.Of(options.Value.Salt, kind, tenant, subject), row.Percent))
                 chosen[i] = (candidate, "rollout");
             else
@@ -136,6 +147,22 @@ internal sealed class RolloutState(
         }
         VersionUsed Used(int i) => new(chosen[i].Artifact.Version, chosen[i].Artifact.Hash, chosen[i].Reason);
         return new VersionChoice(policy, new JobVersions(Used(0), Used(1), Used(2)));
+    }
+
+    /// <summary>
+    /// What a shadow run of <paramref name="candidate"/> walks: the versions a job ran with, the one of <paramref name="kind"/>
+    /// replaced by the candidate (reason <c>shadow</c>). Null when a version is not read here yet or the candidate lacks the intent.
+    /// </summary>
+    public VersionChoice? ShadowOf(string intent, JobVersions used, string kind, int candidate)
+    {
+        Artifact? Of(string k, VersionUsed v) => k == kind ? Find(k, candidate) : ArtifactKinds.ParseVersion(v.Version) is { } n ? Find(k, n) : null;
+        if (Of(ArtifactKinds.Prompts, used.Prompts) is not { } q || Of(ArtifactKinds.Policies, used.Policy) is not { } p || Of(ArtifactKinds.Routing, used.Routing) is not { } r)
+            return null;
+        if (ComposeCached(intent, p, q, r) is not { } policy)
+            return null;
+        VersionUsed Used(string k, Artifact a, VersionUsed v) => k == kind ? new VersionUsed(a.Version, a.Hash, "shadow") : v;
+        return new VersionChoice(policy, new JobVersions(
+            Used(ArtifactKinds.Prompts, q, used.Prompts), Used(ArtifactKinds.Policies, p, used.Policy), Used(ArtifactKinds.Routing, r, used.Routing)));
     }
 
     public async ValueTask EnsureStoredAsync(IntentPolicy policy, CancellationToken cancellationToken)

@@ -22,6 +22,12 @@ public interface IVersionChooser
     /// <summary>The choice, or a field error (<paramref name="field"/>, <paramref name="error"/>) for an unknown pinned version.</summary>
     VersionChoice? Choose(string intent, string tenant, string principal, string? session, ActVersions? pins, out string? field, out string? error);
 
+    /// <summary>
+    /// The policy of exactly these pins, every unpinned kind at its stable version (no rollout assigns anything): what an
+    /// evaluation side <c>{ "versions": ... }</c> runs. Null with a field error for an unknown version, or before the versions are read.
+    /// </summary>
+    VersionChoice? Pinned(string intent, ActVersions pins, out string? field, out string? error);
+
     /// <summary>Makes sure the chosen policy's snapshot is stored (once per content hash), so any node can run a job admitted under it.</summary>
     ValueTask EnsureStoredAsync(IntentPolicy policy, CancellationToken cancellationToken);
 }

@@ -194,8 +194,8 @@ public sealed class EvaluationTests : IDisposable
         response.StatusCode.Should().Be(HttpStatusCode.BadRequest, problem.ToJsonString());
         problem["code"]!.GetValue<string>().Should().Be("validation_failed");
         var errors = problem["errors"]!.AsObject().Select(e => e.Key).ToList();
-        errors.Should().Contain(["suite.cases[0].act", "suite.cases[1].assertions[0].type", "suite.cases[2].assertions[0].value", "suite.gates.minPassRate", "candidate.versions"]);
-        problem["errors"]!["candidate.versions"]!.ToJsonString().Should().Contain("not available");
+        errors.Should().Contain(["suite.cases[0].act", "suite.cases[1].assertions[0].type", "suite.cases[2].assertions[0].value", "suite.gates.minPassRate", "candidate.versions.prompts"]);
+        problem["errors"]!["candidate.versions.prompts"]!.ToJsonString().Should().Contain("Unknown prompts version");
     }
 
     [Fact]

@@ -242,7 +242,7 @@ public sealed class RolloutTests
     }
 
     [Fact]
-    public async Task A_healthy_candidate_is_not_rolled_back_and_shadow_mode_is_refused_honestly()
+    public async Task A_healthy_candidate_is_not_rolled_back_and_an_unknown_mode_is_refused()
     {
         using var app = new OrchestratorApp(Rollouts.TwoModels(new Dictionary<string, string?>
         {
@@ -252,8 +252,8 @@ public sealed class RolloutTests
         }));
         using var ops = app.ClientFor(OrchestratorApp.OperatorKey);
         await ops.PostArtifactAsync("routing", Rollouts.RoutingTo("alt"));
-        var shadow = await ops.PutRolloutAsync("routing", new { stable = "v1", candidate = "v2", mode = "shadow", percent = 100 }, HttpStatusCode.BadRequest);
-        shadow["errors"]!.AsObject().Select(e => e.Key).Should().Equal("mode");
+        var unknown = await ops.PutRolloutAsync("routing", new { stable = "v1", candidate = "v2", mode = "mirror", percent = 100 }, HttpStatusCode.BadRequest);
+        unknown["errors"]!.AsObject().Select(e => e.Key).Should().Equal("mode");
         await ops.PutRolloutAsync("routing", new { stable = "v1", candidate = "v2", mode = "ab" });
         using var user = app.ClientFor();
         var ids = new List<string>();
