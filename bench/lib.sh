@@ -29,6 +29,9 @@ build_orchestrator() {
     git archive "$REV" | tar -x -C "$src"
     BUILT_FROM="commit $(git rev-parse --short "$REV")"
   fi
+  # A fresh folder: publish copies a file only when it is newer, and git archive stamps files with the commit's time,
+  # so an older REV published over a newer build kept the newer build's policy files (and failed to start).
+  rm -rf "$1"
   dotnet publish "$src/src/Orchestrator" -c Release -o "$1" -v q -nologo >/dev/null
 }
 
