@@ -114,6 +114,10 @@ internal static class ArtifactContent
             errors[kind] = [$"A {kind} artifact is an object with a '{kind}' member (see doc/rollout.md)."];
             return artifact;
         }
+        // Its hash is the whole text's: a member nothing reads would make a new version that changes nothing.
+        foreach (var (name, _) in body)
+            if (name != kind)
+                errors[name.Length > 100 ? name[..100] : name] = [$"A {kind} artifact holds only its '{kind}' member; '{(name.Length > 100 ? name[..100] + "..." : name)}' is not one."];
         return kind switch
         {
             ArtifactKinds.Policies => artifact with { Policies = ReadPolicies(section, errors, models, shipped, defaultIntent) },

@@ -77,9 +77,11 @@ public static class RolloutApi
         if (!ArtifactKinds.IsKnown(kind))
             return UnknownKind(kind);
         await state.RefreshAsync(cancellationToken);
+        if (limit is < 1 or > 500)
+            return Problems.Validation("limit", "limit (history entries) is from 1 to 500.");
         if (state.Rollouts.GetValueOrDefault(kind) is not { } row)
             return Problems.For(Problems.NotFound, $"The {kind} rollout has not started.");
-        var history = await service.HistoryAsync(kind, Math.Clamp(limit ?? 50, 1, 500), cancellationToken);
+        var history = await service.HistoryAsync(kind, limit ?? 50, cancellationToken);
         var compared = row.Candidate is null ? null : await analysis.AnalyseAsync(row, cancellationToken);
         return TypedResults.Ok(RolloutView.Of(row, state, compared, history) with { Shadow = await ShadowOfAsync(row, shadow, cancellationToken) });
     }

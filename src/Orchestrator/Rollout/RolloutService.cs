@@ -106,9 +106,17 @@ internal sealed class RolloutService(
     }
 
     /// <summary>PUT: sets stable, candidate, mode and percent. A change of stable keeps the old one for a rollback.</summary>
+    /// <summary>The longest reason a change keeps (the history's column), as the approvals' reasons.</summary>
+    public const int MaxReason = 2000;
+
+    static Dictionary<string, string[]>? ReasonErrors(string? reason) =>
+        reason is { Length: > MaxReason } || reason?.Contains('\0') == true
+            ? new() { ["reason"] = [$"reason is at most {MaxReason} characters, without NUL characters."] }
+            : null;
+
     public async Task<RolloutOutcome> SetAsync(string kind, RolloutUpdate update, Caller caller, CancellationToken cancellationToken)
     {
-        var errors = new Dictionary<string, string[]>();
+        var errors = ReasonErrors(update.Reason) ?? new Dictionary<string, string[]>();
         await state.RefreshAsync(cancellationToken);
         int? Version(string field, string? name, bool required)
         {
@@ -126,7 +134,8 @@ internal sealed class RolloutService(
         var current = state.Rollouts.GetValueOrDefault(kind);
         var stable = update.Stable is null ? current?.Stable : Version("stable", update.Stable, true);
         var candidate = Version("candidate", update.Candidate, false);
-        var mode = update.Mode;
+        // A candidate named without a mode is a canary (at 0% until a percent is given).
+        var mode = update.Mode ?? (update.Candidate is not null ? RolloutModes.Canary : null);
         var percent = update.Percent ?? (mode == RolloutModes.Ab ? 50 : 0);
         if (candidate is not null)
         {
@@ -156,6 +165,8 @@ internal sealed class RolloutService(
 
     public async Task<RolloutOutcome> PromoteAsync(string kind, bool force, string? reason, Caller caller, CancellationToken cancellationToken)
     {
+        if (ReasonErrors(reason) is { } invalid)
+            return RolloutOutcome.Invalid(invalid);
         await state.RefreshAsync(cancellationToken);
         if (state.Rollouts.GetValueOrDefault(kind) is not { Candidate: { } candidate })
             return RolloutOutcome.Refused(Problems.Conflict, $"The {kind} rollout has no candidate to promote.");
@@ -196,6 +207,8 @@ internal sealed class RolloutService(
     public async Task<RolloutOutcome> RollbackAsync(string kind, string? reason, Caller caller, CancellationToken cancellationToken,
         string action = "rollback", object? details = null)
     {
+        if (ReasonErrors(reason) is { } invalid)
+            return RolloutOutcome.Invalid(invalid);
         await state.RefreshAsync(cancellationToken);
         return await ChangeAsync(kind, caller, action, reason, row =>
         {

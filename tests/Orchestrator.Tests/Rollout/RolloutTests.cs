@@ -266,4 +266,30 @@ public sealed class RolloutTests
         rollout.Str("analysis.verdict").Should().Be("healthy", rollout.ToJsonString());
         rollout.Str("candidate.version").Should().Be("v2");
     }
+
+    /// <summary>Found by a black-box review: a long reason was a 500 on PostgreSQL (and stored whole on SQLite).</summary>
+    [Fact]
+    public async Task Bad_reasons_limits_and_artifact_members_are_field_errors_and_a_candidate_without_a_mode_is_a_canary()
+    {
+        using var app = new OrchestratorApp(Rollouts.TwoModels());
+        using var ops = app.ClientFor(OrchestratorApp.OperatorKey);
+        var extra = await ops.PostArtifactAsync("routing", new { routing = new Dictionary<string, object>(), extra = 1 }, HttpStatusCode.BadRequest);
+        extra["errors"]!.AsObject().Select(e => e.Key).Should().Equal("extra");
+        await ops.PostArtifactAsync("routing", Rollouts.RoutingTo("alt"));
+
+        var longReason = new string('r', 10_000);
+        (await ops.PutRolloutAsync("routing", new { candidate = "v2", percent = 1, reason = longReason }, HttpStatusCode.BadRequest))["errors"]!
+            .AsObject().Select(e => e.Key).Should().Equal("reason");
+        (await ops.PostAsync("/v1/admin/rollouts/routing/promote", new { force = true, reason = longReason }, HttpStatusCode.BadRequest))["errors"]!
+            .AsObject().Select(e => e.Key).Should().Equal("reason");
+        (await ops.PostAsync("/v1/admin/rollouts/routing/rollback", new { reason = longReason }, HttpStatusCode.BadRequest))["errors"]!
+            .AsObject().Select(e => e.Key).Should().Equal("reason");
+        (await ops.GetAsync("/v1/admin/rollouts/routing?limit=-1")).StatusCode.Should().Be(HttpStatusCode.BadRequest);
+
+        var canary = await ops.PutRolloutAsync("routing", new { candidate = "v2", percent = 10.55 });
+        canary.Str("mode").Should().Be("canary");
+        canary.Str("candidate.version").Should().Be("v2");
+        var history = await Api.BodyOf(await ops.GetAsync("/v1/admin/rollouts/routing?limit=1"));
+        history["history"]!.AsArray().Should().ContainSingle().Which!.Str("action").Should().Be("update");
+    }
 }
